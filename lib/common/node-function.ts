@@ -1,0 +1,96 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/**
+ * Root of this package (the folder of its package.json), found from this file whether it runs as
+ * TypeScript from the checkout (lib/common) or compiled from the tarball (dist/lib/common).
+ * Handler entries and the worker's Dockerfile are named by path from here: constructs never import them.
+ */
+export const PACKAGE_ROOT = findPackageRoot(__dirname);
+
+function findPackageRoot(start: string): string {
+  let dir = start;
+  while (path.dirname(dir) !== dir) {
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest) && JSON.parse(fs.readFileSync(manifest, 'utf8')).name === 'cdk-batch-platform') return dir;
+    dir = path.dirname(dir);
+  }
+  throw new Error(`cdk-batch-platform: cannot find the package root above ${start}`);
+}
+
+/** Absolute path of a handler entry file, e.g. `handlerEntry('cleanup/index.ts')` -> `<root>/lambda/cleanup/index.ts`. */
+export function handlerEntry(relative: string): string {
+  return path.join(PACKAGE_ROOT, 'lambda', relative);
+}
+
+export interface PlatformFunctionProps {
+  /** Absolute path of the handler entry file (use `handlerEntry`). */
+  readonly entry: string;
+  /** What the function does (shown in the console). */
+  readonly description: string;
+  /** @default - none */
+  readonly environment?: Record<string, string>;
+  /** @default Duration.seconds(30) */
+  readonly timeout?: Duration;
+  /** @default 256 */
+  readonly memorySize?: number;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+  /** @default RemovalPolicy.DESTROY (logs of a deleted function are not kept) */
+  readonly logRemovalPolicy?: RemovalPolicy;
+  /** @default - no reserved concurrency */
+  readonly reservedConcurrentExecutions?: number;
+}
+
+/**
+ * The one place that decides how this library's Lambdas are built: Node.js 22 on ARM64, bundled by
+ * the local esbuild (never Docker), an explicit log group with retention, X-Ray tracing on, and
+ * the AWS SDK v3 taken from the runtime. `fn.logGroup` is that log group.
+ */
+export class PlatformFunction extends nodejs.NodejsFunction {
+  constructor(scope: Construct, id: string, props: PlatformFunctionProps) {
+    const logGroup = new logs.LogGroup(scope, `${id}LogGroup`, {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    super(scope, id, {
+      entry: props.entry,
+      handler: 'handler',
+      description: props.description,
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 256,
+      timeout: props.timeout ?? Duration.seconds(30),
+      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      tracing: lambda.Tracing.ACTIVE,
+      logGroup,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      ...bundlingRoot(),
+      bundling: {
+        minify: true,
+        sourceMap: true,
+        target: 'node22',
+        externalModules: ['@aws-sdk/*'],
+        forceDockerBundling: false,
+      },
+    });
+  }
+}
+
+/**
+ * esbuild bundles from a project root that must contain both the lock file and the handler: the
+ * synthesizing app's root when this package is installed inside it (node_modules), else this
+ * repository's own root.
+ */
+function bundlingRoot(): { depsLockFilePath?: string; projectRoot?: string } {
+  for (const root of [process.cwd(), PACKAGE_ROOT]) {
+    const lock = path.join(root, 'package-lock.json');
+    if (fs.existsSync(lock) && PACKAGE_ROOT.startsWith(root)) return { depsLockFilePath: lock, projectRoot: root };
+  }
+  return {};
+}
