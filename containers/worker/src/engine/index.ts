@@ -1,0 +1,384 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { Checkpoint, deleteCheckpoint, Fingerprint, loadCheckpoint, sameFingerprint, saveCheckpoint } from '../checkpoint';
+import { Logger, silentLogger } from '../log';
+import { getOperation } from '../operations/registry';
+import type { AnyRecordOperation, CustomOperation, RecordCounts, StepContext } from '../operations/types';
+import { derivedKeys, getBytes, PartWriter, putJson } from '../output';
+import { InputFormatName, resolveFormat, RecordFormat } from './format';
+import { DEFAULT_MAX_RECORD_BYTES, scanRecords, ScanSink } from './scan';
+import { headObject, openRange, readCsvHeader } from './source';
+
+export { resolveFormat, INPUT_FORMATS } from './format';
+export type { InputFormatName, RecordFormat } from './format';
+export { scanRecords, DEFAULT_MAX_RECORD_BYTES, RAW_PREFIX_BYTES } from './scan';
+export type { ScanOptions, ScanSink, ScanResult } from './scan';
+
+export const DEFAULT_MAX_REJECT_RATIO = 0.01;
+
+/** One unit of work: an operation over a byte range of one object, result to one key. */
+export interface ChunkSpec {
+  jobId: string;
+  operation: string;
+  /** OPERATION_CONFIG, already parsed from JSON. */
+  operationConfig?: unknown;
+  input: {
+    bucket: string;
+    key: string;
+    /** Inclusive start of the chunk; default 0. */
+    startByte?: number;
+    /** Exclusive end of the chunk; default the object's size. */
+    endByte?: number;
+    /** Overrides the format read from the key's extension. */
+    format?: InputFormatName;
+  };
+  output: { bucket: string; key: string };
+  /** Fail when rejected / (accepted + rejected) exceeds this; default 0.01. */
+  maxRejectRatio?: number;
+  /** Longer records are rejected without being buffered; default 1 MiB. */
+  maxRecordBytes?: number;
+  /** Position in a manifest, for logs. */
+  chunkIndex?: number;
+}
+
+export interface ChunkDeps {
+  s3In: S3Client;
+  s3Out: S3Client;
+  log?: Logger;
+  /** Aborting stops reading at the next record boundary and saves a checkpoint (SIGTERM, Lambda deadline). */
+  signal?: AbortSignal;
+}
+
+export interface ChunkResult {
+  status: 'succeeded' | 'failed' | 'interrupted';
+  /** Why the chunk failed or stopped. */
+  message?: string;
+  jobId: string;
+  operation: string;
+  records: number;
+  rejected: number;
+  bytes: number;
+  durationMs: number;
+  recordsPerSecond: number;
+  output: { bucket: string; key: string };
+  /** Every object written besides output.key (rejects, summary, manifest). */
+  extraKeys: string[];
+  /** Set when status is 'interrupted'. */
+  checkpointKey?: string;
+  /** Offset this attempt resumed from, when it continued a checkpoint. */
+  resumedFrom?: number;
+  /** The result document (aggregate operations), summary (record outputs) or manifest (bundle-photos). */
+  document?: Record<string, unknown>;
+}
+
+/** Merges result documents of one operation (chunk results in any order) into one document. */
+export function mergeResults(operationName: string, documents: Record<string, unknown>[]): Record<string, unknown> {
+  if (documents.length === 0) throw new Error('mergeResults needs at least one document');
+  const op = getOperation(operationName);
+  if (op.kind === 'custom') return documents.reduce((a, b) => op.mergeDocuments(a, b));
+  const state = documents.map((d) => op.deserialize(d)).reduce((a, b) => op.merge(a, b));
+  return op.serialize(state);
+}
+
+interface StreamRun<S extends RecordCounts> {
+  state: S;
+  sink: ScanSink;
+  ctx: StepContext;
+}
+
+function rejectLine(offset: number, reason: string, raw: Buffer): string {
+  return JSON.stringify({ offset, reason, raw: raw.toString('utf8') }) + '\n';
+}
+
+/** Wires an operation's step into a scan sink that counts records and writes rejects/emitted records. */
+function bindOperation<S extends RecordCounts>(
+  op: AnyRecordOperation,
+  state: S,
+  writeReject: (line: string) => void,
+  writeRecord: (line: string) => void,
+): StreamRun<S> {
+  const ctx: StepContext = {
+    emit: (record) => writeRecord(JSON.stringify(record) + '\n'),
+  };
+  const step = op.step;
+  const sink: ScanSink = {
+    record(record) {
+      const reason = step(state, record, ctx);
+      if (reason === undefined) state.records++;
+      return reason;
+    },
+    reject(offset, reason, raw) {
+      state.rejected++;
+      writeReject(rejectLine(offset, reason, raw));
+    },
+  };
+  return { state, sink, ctx };
+}
+
+/**
+ * Runs a record operation over any byte stream (a file, a decompressed stream) in-process, without S3:
+ * the same scan and step the chunk path uses. For benchmarks, the local runner and tests.
+ */
+export async function processStream(
+  operationName: string,
+  source: AsyncIterable<Buffer>,
+  options: {
+    format: RecordFormat;
+    operationConfig?: unknown;
+    maxRecordBytes?: number;
+    onReject?: (line: string) => void;
+    onRecord?: (line: string) => void;
+  },
+): Promise<{ document: Record<string, unknown>; records: number; rejected: number; bytes: number }> {
+  const op = getOperation(operationName);
+  if (op.kind !== 'records') throw new Error(`operation ${operationName} does not process records`);
+  const state = op.init(op.parseConfig(options.operationConfig));
+  const noop = () => undefined;
+  const run = bindOperation(op, state, options.onReject ?? noop, options.onRecord ?? noop);
+  const scan = await scanRecords(
+    source,
+    { format: options.format, sourceOffset: 0, skipPartialFirst: false, end: Infinity, maxRecordBytes: options.maxRecordBytes },
+    run.sink,
+  );
+  return { document: op.serialize(state), records: state.records, rejected: state.rejected, bytes: scan.bytesRead };
+}
+
+function rate(records: number, ms: number): number {
+  return ms > 0 ? Math.round((records * 1000) / ms) : 0;
+}
+
+/**
+ * Processes one chunk from S3 to S3: the function the container entrypoint and the chunk Lambda share.
+ * Returns 'interrupted' (checkpoint saved) when deps.signal aborts, 'failed' when the reject ratio is
+ * exceeded; throws on configuration, input and storage errors.
+ */
+export async function processChunk(spec: ChunkSpec, deps: ChunkDeps): Promise<ChunkResult> {
+  const op = getOperation(spec.operation);
+  const config = op.parseConfig(spec.operationConfig);
+  const log = (deps.log ?? silentLogger).child({ chunk: spec.chunkIndex ?? null, operation: spec.operation });
+  if (op.kind === 'custom') return runCustom(op, config, spec, deps, log);
+  return runRecords(op, config, spec, deps, log);
+}
+
+async function runCustom(
+  op: CustomOperation,
+  config: unknown,
+  spec: ChunkSpec,
+  deps: ChunkDeps,
+  log: Logger,
+): Promise<ChunkResult> {
+  const t0 = Date.now();
+  const input = await getBytes(deps.s3In, spec.input.bucket, spec.input.key);
+  const run = await op.run({
+    config,
+    input,
+    s3Out: deps.s3Out,
+    output: spec.output,
+    log,
+    signal: deps.signal,
+    maxRejectRatio: spec.maxRejectRatio ?? DEFAULT_MAX_REJECT_RATIO,
+  });
+  const durationMs = Date.now() - t0;
+  return {
+    status: run.status,
+    message: run.message,
+    jobId: spec.jobId,
+    operation: spec.operation,
+    records: run.records,
+    rejected: run.rejected,
+    bytes: input.length,
+    durationMs,
+    recordsPerSecond: rate(run.records, durationMs),
+    output: spec.output,
+    extraKeys: run.extraKeys,
+    document: run.document,
+  };
+}
+
+async function runRecords(
+  op: AnyRecordOperation,
+  config: unknown,
+  spec: ChunkSpec,
+  deps: ChunkDeps,
+  log: Logger,
+): Promise<ChunkResult> {
+  const t0 = Date.now();
+  const { s3In, s3Out, signal } = deps;
+  const { bucket, key } = spec.input;
+  const out = spec.output;
+  const keys = derivedKeys(out.key);
+  const maxRecordBytes = spec.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  const maxRejectRatio = spec.maxRejectRatio ?? DEFAULT_MAX_REJECT_RATIO;
+  const fmt = resolveFormat(key, spec.input.format);
+  const info = await headObject(s3In, bucket, key);
+  const gzip = fmt.compression === 'gzip';
+  const start = spec.input.startByte ?? 0;
+  const end = Math.min(spec.input.endByte ?? info.size, info.size);
+  if (start < 0 || start > end) {
+    throw new Error(`chunk [${start}, ${spec.input.endByte}) is outside s3://${bucket}/${key} (${info.size} bytes)`);
+  }
+  if (gzip && (start !== 0 || end !== info.size)) {
+    throw new Error(`gzip input s3://${bucket}/${key} can only be processed whole; drop CHUNK_START_BYTE/CHUNK_END_BYTE`);
+  }
+  // For gzip the range is over decompressed bytes, whose total is unknown until the end.
+  const scanEnd = gzip ? Infinity : end;
+
+  const fingerprint: Fingerprint = {
+    operation: op.name,
+    config: JSON.stringify(config),
+    bucket,
+    key,
+    etag: info.etag,
+    start,
+    end,
+    format: `${fmt.format}/${fmt.compression}`,
+  };
+
+  let state = op.init(config);
+  let offset = start;
+  let bytesBefore = 0;
+  let elapsedBefore = 0;
+  let attempts = 1;
+  let csvHeader: readonly string[] | undefined;
+  let resume: Checkpoint | undefined;
+  const found = await loadCheckpoint(s3Out, out.bucket, keys.checkpoint);
+  if (found && sameFingerprint(found.fingerprint, fingerprint)) {
+    resume = found;
+    state = op.merge(state, op.deserialize(found.state));
+    offset = found.offset;
+    bytesBefore = found.bytesRead;
+    elapsedBefore = found.elapsedMs;
+    attempts = found.attempts + 1;
+    csvHeader = found.csvHeader;
+    log.info('resuming from checkpoint', { offset, records: state.records, rejected: state.rejected, attempt: attempts });
+  } else if (found) {
+    log.warn('ignoring a checkpoint made for different input or configuration', { checkpoint: keys.checkpoint });
+  }
+
+  const rejects = new PartWriter(s3Out, out.bucket, keys.rejects, {
+    partSize: 5 * 1024 * 1024,
+    contentType: 'application/x-ndjson',
+    resume: resume?.writers.rejects,
+  });
+  const output =
+    op.output === 'records'
+      ? new PartWriter(s3Out, out.bucket, out.key, { contentType: 'application/x-ndjson', resume: resume?.writers.output })
+      : undefined;
+  const run = bindOperation(
+    op,
+    state,
+    (line) => rejects.write(line),
+    output ? (line) => output.write(line) : () => undefined,
+  );
+
+  // A chunk not at the start of the object needs the CSV header from the object's first line.
+  const startsAtZero = offset === 0;
+  if (fmt.format === 'csv' && !startsAtZero && !csvHeader) {
+    csvHeader = await readCsvHeader(s3In, bucket, key, info.size, maxRecordBytes);
+  }
+  // The first chunk of an attempt begins one byte early to learn whether a record starts at `start`;
+  // a resumed attempt starts exactly at a record boundary.
+  const skipPartialFirst = !resume && offset > 0;
+  const readFrom = skipPartialFirst ? offset - 1 : offset;
+
+  let scan;
+  if (offset >= scanEnd) {
+    scan = { bytesRead: 0, stoppedAt: undefined, csvHeader };
+  } else {
+    const source = await openRange(s3In, bucket, key, gzip ? 0 : readFrom, { gzip });
+    const skipDecompressed = gzip && offset > 0 ? offset : 0;
+    scan = await scanRecords(
+      skipDecompressed > 0 ? skipBytes(source, skipDecompressed) : source,
+      {
+        format: fmt.format,
+        sourceOffset: readFrom,
+        skipPartialFirst,
+        end: scanEnd,
+        maxRecordBytes,
+        csvHeader,
+        shouldStop: signal ? () => signal.aborted : undefined,
+        afterBuffer: () => {
+          const a = rejects.flushIfFull();
+          const b = output?.flushIfFull();
+          if (a && b) return Promise.all([a, b]).then(() => undefined);
+          return a ?? b;
+        },
+      },
+      run.sink,
+    );
+  }
+  const bytes = bytesBefore + scan.bytesRead;
+  const durationMs = elapsedBefore + (Date.now() - t0);
+  const base = {
+    jobId: spec.jobId,
+    operation: op.name,
+    records: state.records,
+    rejected: state.rejected,
+    bytes,
+    durationMs,
+    recordsPerSecond: rate(state.records + state.rejected, durationMs),
+    output: out,
+    resumedFrom: resume ? resume.offset : undefined,
+  };
+
+  if (scan.stoppedAt !== undefined) {
+    const checkpoint: Checkpoint = {
+      version: 1,
+      fingerprint,
+      offset: scan.stoppedAt,
+      state: op.serialize(state),
+      // Bytes up to the cut only: the unfinished record after it is read again by the next attempt.
+      bytesRead: bytesBefore + (scan.stoppedAt - readFrom),
+      elapsedMs: durationMs,
+      csvHeader: scan.csvHeader ? [...scan.csvHeader] : undefined,
+      writers: { rejects: await rejects.snapshot(), output: output ? await output.snapshot() : undefined },
+      savedAt: new Date().toISOString(),
+      attempts,
+    };
+    await saveCheckpoint(s3Out, out.bucket, keys.checkpoint, checkpoint);
+    log.warn('interrupted; checkpoint saved', { offset: scan.stoppedAt, checkpoint: keys.checkpoint });
+    return {
+      ...base,
+      status: 'interrupted',
+      message: `interrupted at byte ${scan.stoppedAt}; checkpoint saved to s3://${out.bucket}/${keys.checkpoint}`,
+      checkpointKey: keys.checkpoint,
+      extraKeys: [],
+    };
+  }
+
+  const document = op.serialize(state);
+  await rejects.complete();
+  const total = state.records + state.rejected;
+  const ratio = total > 0 ? state.rejected / total : 0;
+  if (ratio > maxRejectRatio) {
+    await output?.abort();
+    await deleteCheckpoint(s3Out, out.bucket, keys.checkpoint);
+    const message =
+      `${state.rejected} of ${total} records rejected (${(ratio * 100).toFixed(2)}%), more than MAX_REJECT_RATIO ` +
+      `${maxRejectRatio}; no result written; see s3://${out.bucket}/${keys.rejects}`;
+    log.error(message);
+    return { ...base, status: 'failed', message, extraKeys: [keys.rejects], document };
+  }
+  const extraKeys = [keys.rejects];
+  if (output) {
+    await output.complete();
+    await putJson(s3Out, out.bucket, keys.summary, document);
+    extraKeys.push(keys.summary);
+  } else {
+    await putJson(s3Out, out.bucket, out.key, document);
+  }
+  await deleteCheckpoint(s3Out, out.bucket, keys.checkpoint);
+  return { ...base, status: 'succeeded', extraKeys, document };
+}
+
+/** Drops the first n bytes of a stream (gzip resume: the decompressed prefix a checkpoint already covers). */
+async function* skipBytes(source: AsyncIterable<Buffer>, n: number): AsyncIterable<Buffer> {
+  let left = n;
+  for await (const buf of source) {
+    if (left >= buf.length) {
+      left -= buf.length;
+      continue;
+    }
+    yield left > 0 ? buf.subarray(left) : buf;
+    left = 0;
+  }
+}

@@ -1,0 +1,260 @@
+import { csvRecord, parseHeader, quoteParityOdd, splitCsv } from './csv';
+import type { RecordFormat } from './format';
+
+/**
+ * The hot loop: splits a byte stream into records on newline bytes (memchr via Buffer#indexOf), decodes
+ * each line once, parses it, and hands it on. Nothing but the current source buffer and an unfinished
+ * line is held, so memory stays flat whatever the object size.
+ *
+ * Chunk rule: a chunk [start, end) owns every record whose first byte lies in it. The source begins at
+ * start-1 when start > 0 and the scan skips through the first newline: if byte start-1 is a newline the
+ * record at `start` is ours, otherwise the partial record belongs to the previous chunk. A record that
+ * begins before `end` is read to its end even past `end`; the first record beginning at or after `end`
+ * stops the scan.
+ */
+export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
+export const RAW_PREFIX_BYTES = 1024;
+
+export interface ScanSink {
+  /** A parsed record; returns the reason when the operation rejects it. */
+  record(record: Record<string, unknown>): string | undefined;
+  /** `offset`: absolute byte offset of the record's first line; `raw`: at most its first 1 KiB. */
+  reject(offset: number, reason: string, raw: Buffer): void;
+}
+
+export interface ScanOptions {
+  format: RecordFormat;
+  /** Absolute offset (in the object, or in the decompressed stream) of the first byte the source yields. */
+  sourceOffset: number;
+  /** True when the source starts one byte before the chunk (start-1) and that partial record must be skipped. */
+  skipPartialFirst: boolean;
+  /** Exclusive end of the chunk; Infinity for "to the end of the object". */
+  end: number;
+  maxRecordBytes?: number;
+  /** The CSV header when the scan does not begin at offset 0 (a later chunk, or a resumed run). */
+  csvHeader?: readonly string[];
+  /** Polled between source buffers; true stops the scan at the next record boundary (SIGTERM). */
+  shouldStop?: () => boolean;
+  /** Called between source buffers so writers can apply backpressure. */
+  afterBuffer?: () => Promise<void> | undefined;
+}
+
+export interface ScanResult {
+  /** Set when shouldStop() ended the scan: the offset of the first record not yet processed. */
+  stoppedAt?: number;
+  /** Bytes received from the source. */
+  bytesRead: number;
+  csvHeader?: readonly string[];
+}
+
+const BOM0 = 0xef;
+const BOM1 = 0xbb;
+const BOM2 = 0xbf;
+
+export async function scanRecords(
+  source: AsyncIterable<Buffer>,
+  options: ScanOptions,
+  sink: ScanSink,
+): Promise<ScanResult> {
+  const end = options.end;
+  const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  const isCsv = options.format === 'csv';
+  let header: readonly string[] | undefined = options.csvHeader;
+  let wantHeader = isCsv && header === undefined;
+  if (wantHeader && options.sourceOffset !== 0) {
+    throw new Error('a CSV scan that does not start at byte 0 needs the header row (csvHeader)');
+  }
+
+  // CSV records spanning several lines (a quoted field with a line break).
+  let csvPending: string | undefined;
+  let csvPendingOffset = -1;
+  let csvPendingRaw: Buffer | undefined;
+  const fields: string[] = [];
+  const quoted: boolean[] = [];
+
+  const rejectLine = (buf: Buffer, s: number, e: number, offset: number, reason: string) => {
+    sink.reject(offset, reason, buf.subarray(s, Math.min(e, s + RAW_PREFIX_BYTES)));
+  };
+
+  const handleCsv = (text: string, buf: Buffer, s: number, e: number, offset: number) => {
+    let recordText = text;
+    let recordOffset = offset;
+    let raw = buf;
+    let rs = s;
+    let re = e;
+    if (csvPending !== undefined) {
+      recordText = csvPending + '\n' + text;
+      recordOffset = csvPendingOffset;
+      raw = csvPendingRaw!;
+      rs = 0;
+      re = raw.length;
+      if (recordText.length > maxRecordBytes) {
+        csvPending = undefined;
+        sink.reject(recordOffset, `record longer than ${maxRecordBytes} bytes`, raw);
+        return;
+      }
+      if (quoteParityOdd(text, true)) {
+        csvPending = recordText;
+        return;
+      }
+      csvPending = undefined;
+    } else if (text.indexOf('"') !== -1 && quoteParityOdd(text, false)) {
+      csvPending = text;
+      csvPendingOffset = offset;
+      // Copy: the source buffer is reused by the stream once we return.
+      csvPendingRaw = Buffer.from(buf.subarray(s, Math.min(e, s + RAW_PREFIX_BYTES)));
+      return;
+    }
+    if (wantHeader) {
+      header = parseHeader(recordText);
+      wantHeader = false;
+      return;
+    }
+    const err = splitCsv(recordText, fields, quoted);
+    if (err !== undefined) {
+      sink.reject(recordOffset, err, raw.subarray(rs, Math.min(re, rs + RAW_PREFIX_BYTES)));
+      return;
+    }
+    const rec = csvRecord(header!, fields, quoted);
+    if (typeof rec === 'string') {
+      sink.reject(recordOffset, rec, raw.subarray(rs, Math.min(re, rs + RAW_PREFIX_BYTES)));
+      return;
+    }
+    const reason = sink.record(rec);
+    if (reason !== undefined) sink.reject(recordOffset, reason, raw.subarray(rs, Math.min(re, rs + RAW_PREFIX_BYTES)));
+  };
+
+  /** One physical line without its "\n"; `offset` is the absolute offset of buf[s]. */
+  const handleLine = (buf: Buffer, s: number, e: number, offset: number) => {
+    if (e > s && buf[e - 1] === 13) e--;
+    if (offset === 0 && e - s >= 3 && buf[s] === BOM0 && buf[s + 1] === BOM1 && buf[s + 2] === BOM2) s += 3;
+    if (e === s && csvPending === undefined) return; // empty line
+    if (e - s > maxRecordBytes) {
+      const recordOffset = csvPending === undefined ? offset : csvPendingOffset;
+      csvPending = undefined;
+      rejectLine(buf, s, e, recordOffset, `record longer than ${maxRecordBytes} bytes`);
+      return;
+    }
+    const text = buf.toString('utf8', s, e);
+    if (isCsv) {
+      handleCsv(text, buf, s, e, offset);
+      return;
+    }
+    let rec: unknown;
+    try {
+      rec = JSON.parse(text);
+    } catch (err) {
+      rejectLine(buf, s, e, offset, `invalid JSON: ${(err as Error).message}`);
+      return;
+    }
+    if (rec === null || typeof rec !== 'object' || Array.isArray(rec)) {
+      rejectLine(buf, s, e, offset, 'record is not a JSON object');
+      return;
+    }
+    const reason = sink.record(rec as Record<string, unknown>);
+    if (reason !== undefined) rejectLine(buf, s, e, offset, reason);
+  };
+
+  // An unfinished line carried across source buffers.
+  let carry: Buffer[] = [];
+  let carryLen = 0;
+  let carryStart = -1;
+  // Set when the carried line passed maxRecordBytes: only its first 1 KiB is kept, the rest is dropped.
+  let oversized = false;
+
+  let base = options.sourceOffset;
+  let skipping = options.skipPartialFirst;
+  let bytesRead = 0;
+  let finished = false;
+  let stoppedAt: number | undefined;
+
+  const finishCarry = (tail: Buffer, tailEnd: number) => {
+    if (oversized) {
+      sink.reject(carryStart, `record longer than ${maxRecordBytes} bytes`, Buffer.concat(carry).subarray(0, RAW_PREFIX_BYTES));
+    } else {
+      carry.push(tail.subarray(0, tailEnd));
+      const line = carry.length === 1 ? carry[0] : Buffer.concat(carry, carryLen + tailEnd);
+      handleLine(line, 0, line.length, carryStart);
+    }
+    carry = [];
+    carryLen = 0;
+    carryStart = -1;
+    oversized = false;
+  };
+
+  for await (const chunk of source) {
+    const buf: Buffer = chunk;
+    const len = buf.length;
+    bytesRead += len;
+    let pos = 0;
+    if (skipping) {
+      const nl = buf.indexOf(10);
+      if (nl === -1) {
+        base += len;
+        if (base > end) break;
+        continue;
+      }
+      pos = nl + 1;
+      skipping = false;
+    }
+    if (carryStart !== -1) {
+      const nl = buf.indexOf(10, pos);
+      if (nl === -1) {
+        if (oversized) {
+          // keep nothing more
+        } else if (carryLen + len > maxRecordBytes) {
+          oversized = true;
+          carry = [Buffer.concat(carry).subarray(0, RAW_PREFIX_BYTES)];
+        } else {
+          carry.push(buf);
+          carryLen += len;
+        }
+        base += len;
+        continue;
+      }
+      if (!oversized && carryLen + nl > maxRecordBytes) {
+        oversized = true;
+        carry = [Buffer.concat(carry).subarray(0, RAW_PREFIX_BYTES)];
+      }
+      finishCarry(buf, nl);
+      pos = nl + 1;
+    }
+    for (;;) {
+      if (base + pos >= end) {
+        finished = true;
+        break;
+      }
+      const nl = buf.indexOf(10, pos);
+      if (nl === -1) {
+        if (pos < len) {
+          carry = [buf.subarray(pos)];
+          carryLen = len - pos;
+          carryStart = base + pos;
+        }
+        break;
+      }
+      handleLine(buf, pos, nl, base + pos);
+      pos = nl + 1;
+    }
+    base += len;
+    if (finished) break;
+    if (options.afterBuffer) {
+      const p = options.afterBuffer();
+      if (p !== undefined) await p;
+    }
+    if (options.shouldStop !== undefined && options.shouldStop()) {
+      stoppedAt = carryStart !== -1 ? carryStart : base;
+      if (csvPending !== undefined) stoppedAt = csvPendingOffset;
+      break;
+    }
+  }
+
+  if (stoppedAt === undefined) {
+    if (carryStart !== -1) finishCarry(Buffer.alloc(0), 0); // last line without a final newline
+    if (csvPending !== undefined) {
+      sink.reject(csvPendingOffset, 'unterminated quoted field', csvPendingRaw!);
+      csvPending = undefined;
+    }
+  }
+  return { stoppedAt, bytesRead, csvHeader: header };
+}

@@ -1,0 +1,118 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ConfigError, WorkerConfig } from './config';
+import { ChunkResult, processChunk, resolveFormat } from './engine';
+import { emfLine, Logger } from './log';
+import { resolveChunkSpec } from './manifest';
+import { getOperation } from './operations/registry';
+import { inputS3Client, outputS3Client } from './s3';
+
+/** Exit codes of the entrypoint (documented in the README's environment contract). */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_CONFIG = 2;
+/** 128 + SIGTERM: interrupted with a checkpoint saved; a retry resumes. */
+export const EXIT_INTERRUPTED = 143;
+
+export function exitCodeFor(result: ChunkResult): number {
+  if (result.status === 'succeeded') return EXIT_OK;
+  if (result.status === 'interrupted') return EXIT_INTERRUPTED;
+  return EXIT_FAILED;
+}
+
+/** Problems the environment can already show, reported as ConfigErrors before any byte is read. */
+export function precheck(config: WorkerConfig): void {
+  const op = getOperation(config.operation);
+  try {
+    op.parseConfig(config.operationConfig);
+  } catch (err) {
+    throw new ConfigError('OPERATION_CONFIG', (err as Error).message);
+  }
+  if (op.kind === 'records' && config.input) {
+    try {
+      resolveFormat(config.input.key, config.env.INPUT_FORMAT);
+    } catch (err) {
+      throw new ConfigError('INPUT_S3_KEY', (err as Error).message);
+    }
+  }
+}
+
+/** One worker run from a validated config: clients, chunk resolution, processing, summary + EMF, callback. */
+export async function runWorker(config: WorkerConfig, log: Logger, signal?: AbortSignal): Promise<ChunkResult> {
+  precheck(config);
+  const s3In = inputS3Client();
+  const s3Out = config.outputStore.endpoint || config.outputStore.accessKeyId ? outputS3Client(config.outputStore) : s3In;
+  try {
+    return await runWithClients(config, log, s3In, s3Out, signal);
+  } finally {
+    // Serve mode runs many times in one process: release the keep-alive sockets of each run.
+    s3In.destroy();
+    if (s3Out !== s3In) s3Out.destroy();
+  }
+}
+
+async function runWithClients(
+  config: WorkerConfig,
+  log: Logger,
+  s3In: S3Client,
+  s3Out: S3Client,
+  signal?: AbortSignal,
+): Promise<ChunkResult> {
+  const spec = await resolveChunkSpec(config, s3In);
+  const chunkLog = log.child({ jobId: config.jobId, chunk: spec.chunkIndex ?? null, tenantId: config.env.TENANT_ID });
+  chunkLog.info('processing', {
+    pid: process.pid,
+    operation: spec.operation,
+    input: `s3://${spec.input.bucket}/${spec.input.key}`,
+    startByte: spec.input.startByte ?? 0,
+    endByte: spec.input.endByte ?? null,
+    output: `s3://${spec.output.bucket}/${spec.output.key}`,
+  });
+  const result = await processChunk(spec, { s3In, s3Out, log: chunkLog, signal });
+  const figures = {
+    records: result.records,
+    rejected: result.rejected,
+    bytes: result.bytes,
+    durationMs: result.durationMs,
+    recordsPerSecond: result.recordsPerSecond,
+  };
+  chunkLog.info('summary', {
+    summary: true,
+    status: result.status,
+    ...figures,
+    output: `s3://${result.output.bucket}/${result.output.key}`,
+    ...(result.message ? { reason: result.message } : {}),
+  });
+  process.stdout.write(
+    emfLine(figures, { operation: result.operation, tenantId: config.env.TENANT_ID, jobId: result.jobId, status: result.status }) +
+      '\n',
+  );
+  if (config.env.CALLBACK_URL) await notify(config, result, chunkLog);
+  return result;
+}
+
+async function notify(config: WorkerConfig, result: ChunkResult, log: Logger): Promise<void> {
+  const body = {
+    jobId: result.jobId,
+    tenantId: config.env.TENANT_ID,
+    userId: config.env.USER_ID,
+    operation: result.operation,
+    status: result.status,
+    message: result.message,
+    records: result.records,
+    rejected: result.rejected,
+    output: result.output,
+    extraKeys: result.extraKeys,
+  };
+  try {
+    const res = await fetch(config.env.CALLBACK_URL!, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(5000),
+    });
+    if (!res.ok) log.warn('callback answered with an error', { status: res.status });
+  } catch (err) {
+    // The result is already stored; a broken webhook must not fail the job.
+    log.warn('callback failed', { error: (err as Error).message });
+  }
+}

@@ -1,0 +1,185 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
+import { getOperation } from '../../containers/worker/src/operations/registry';
+import { derivedKeys } from '../../containers/worker/src/output';
+import { listDoneIndexes, parseManifest } from '../planner/plan';
+import { failurePrefix, ManifestChunk, manifestKey, resultKey, runPrefix, summaryKey } from '../planner/run-layout';
+import { listKeys, putJson, readJson, readText } from '../shared/s3-objects';
+
+export type RunStatus = 'SUCCEEDED' | 'PARTIAL' | 'FAILED';
+
+/** At most this many failed chunks are listed in the summary (it travels through Step Functions and SQS). */
+export const MAX_LISTED_FAILURES = 25;
+const CAUSE_CHARS = 500;
+const READ_CONCURRENCY = 8;
+
+export interface FailedChunk {
+  readonly index: number;
+  readonly key: string;
+  readonly startByte: number;
+  readonly endByte: number;
+  readonly error: string;
+  readonly cause?: string;
+}
+
+/** What every run ends with: in `runs/{runId}/summary.json`, on the summary queue and in the EventBridge event. */
+export interface RunSummary {
+  readonly runId: string;
+  readonly status: RunStatus;
+  readonly operation: string;
+  readonly chunks: { readonly total: number; readonly succeeded: number; readonly failed: number };
+  readonly records: number;
+  readonly rejected: number;
+  /** The first MAX_LISTED_FAILURES failed chunks, by index. */
+  readonly failedChunks: readonly FailedChunk[];
+  readonly toleratedFailurePercentage: number;
+  /** The merged result (same document as one whole-object worker run); null when the run FAILED. */
+  readonly result: { readonly bucket: string; readonly key: string } | null;
+  /** Record-output operations (transform-records): the chunk outputs in input order, as a JSON list. */
+  readonly parts?: { readonly bucket: string; readonly key: string };
+  readonly summary: { readonly bucket: string; readonly key: string };
+  readonly finishedAt: string;
+  /** Why the chunk loop itself stopped, when it did (e.g. tolerated failures exceeded). */
+  readonly mapError?: string;
+}
+
+export interface AggregateEvent {
+  readonly runId: string;
+  readonly operation: string;
+  /** JSON text, as ValidateInput produced it. */
+  readonly operationConfig?: string;
+  readonly mapError?: { readonly Error?: string; readonly Cause?: string };
+}
+
+export interface AggregateDeps {
+  readonly s3: S3Client;
+  readonly runsBucket: string;
+  readonly toleratedFailurePercentage: number;
+  readonly now?: () => Date;
+}
+
+/**
+ * Merges the chunk results of a run from S3 (never from the state payload) with the operation's own
+ * merge, writes `runs/{runId}/result.json` and `summary.json`, and returns the summary. A chunk
+ * counts as done only with its done-marker and its result; everything else in the manifest failed.
+ */
+export async function aggregateRun(event: AggregateEvent, deps: AggregateDeps): Promise<RunSummary> {
+  const { s3, runsBucket } = deps;
+  const manifestBody = await readText(s3, runsBucket, manifestKey(event.runId));
+  if (manifestBody === undefined) throw new Error(`run ${event.runId} has no manifest at s3://${runsBucket}/${manifestKey(event.runId)}`);
+  const chunks = parseManifest(manifestBody).sort((a, b) => a.index - b.index);
+  const op = getOperation(event.operation);
+  if (op.kind !== 'records') throw new Error(`operation ${event.operation} is not a record operation; it cannot be aggregated from chunks`);
+  const config = op.parseConfig(JSON.parse(event.operationConfig || '{}'));
+
+  const done = await listDoneIndexes(s3, runsBucket, event.runId);
+  const limit = pLimit(READ_CONCURRENCY);
+  const documentKey = (c: ManifestChunk): string => (op.output === 'records' ? derivedKeys(c.outputKey).summary : c.outputKey);
+  const documents = await Promise.all(
+    chunks.map((c) => limit(async () => (done.has(c.index) ? readJson<Record<string, unknown>>(s3, runsBucket, documentKey(c)) : undefined))),
+  );
+
+  let state = op.init(config);
+  const failed: ManifestChunk[] = [];
+  for (const [i, c] of chunks.entries()) {
+    const doc = documents[i];
+    if (doc === undefined) failed.push(c);
+    else state = op.merge(state, op.deserialize(doc));
+  }
+  const succeeded = chunks.length - failed.length;
+  const tolerated = deps.toleratedFailurePercentage;
+  const status: RunStatus =
+    failed.length === 0 ? 'SUCCEEDED' : succeeded > 0 && (failed.length * 100) / chunks.length <= tolerated ? 'PARTIAL' : 'FAILED';
+
+  const failureDocs = await readFailures(s3, runsBucket, event.runId);
+  const failedChunks = failed.slice(0, MAX_LISTED_FAILURES).map((c) => describeFailure(c, failureDocs.get(c.index), done.has(c.index)));
+
+  const merged = op.serialize(state);
+  let result: RunSummary['result'] = null;
+  let parts: RunSummary['parts'];
+  if (status !== 'FAILED') {
+    result = { bucket: runsBucket, key: resultKey(event.runId) };
+    await putJson(s3, runsBucket, result.key, merged);
+    if (op.output === 'records') {
+      parts = { bucket: runsBucket, key: `${runPrefix(event.runId)}parts.json` };
+      await putJson(
+        s3,
+        runsBucket,
+        parts.key,
+        chunks.filter((c) => done.has(c.index)).map((c) => ({ index: c.index, bucket: runsBucket, key: c.outputKey })),
+      );
+    }
+  }
+  const summary: RunSummary = {
+    runId: event.runId,
+    status,
+    operation: event.operation,
+    chunks: { total: chunks.length, succeeded, failed: failed.length },
+    records: Number(merged.records ?? state.records),
+    rejected: Number(merged.rejected ?? state.rejected),
+    failedChunks,
+    toleratedFailurePercentage: tolerated,
+    result,
+    ...(parts ? { parts } : {}),
+    summary: { bucket: runsBucket, key: summaryKey(event.runId) },
+    finishedAt: (deps.now ?? (() => new Date()))().toISOString(),
+    ...(event.mapError ? { mapError: `${event.mapError.Error ?? 'Error'}: ${truncate(event.mapError.Cause ?? '')}` } : {}),
+  };
+  await putJson(s3, runsBucket, summary.summary.key, summary);
+  return summary;
+}
+
+/** `{Error, Cause}` the workflow's RecordChunkFailure state wrote, by chunk index. */
+async function readFailures(s3: S3Client, bucket: string, runId: string): Promise<Map<number, { Error?: string; Cause?: string }>> {
+  const prefix = failurePrefix(runId);
+  const out = new Map<number, { Error?: string; Cause?: string }>();
+  const keys = await listKeys(s3, bucket, prefix);
+  const limit = pLimit(READ_CONCURRENCY);
+  await Promise.all(
+    keys.map((key) =>
+      limit(async () => {
+        const index = Number(key.slice(prefix.length).replace(/\.json$/, ''));
+        const doc = await readJson<{ Error?: string; Cause?: string }>(s3, bucket, key);
+        if (Number.isInteger(index) && doc) out.set(index, doc);
+      }),
+    ),
+  );
+  return out;
+}
+
+/** Turns the Step Functions error of a chunk (Lambda error JSON or a Batch job description) into one line. */
+export function describeFailure(
+  chunk: ManifestChunk,
+  failure: { Error?: string; Cause?: string } | undefined,
+  hadMarker: boolean,
+): FailedChunk {
+  const base = { index: chunk.index, key: chunk.key, startByte: chunk.startByte, endByte: chunk.endByte };
+  if (!failure) {
+    return {
+      ...base,
+      error: hadMarker ? 'ResultMissing' : 'NotFinished',
+      cause: hadMarker ? `done-marker exists but the result ${chunk.outputKey} cannot be read` : 'the chunk has neither a result nor a recorded failure',
+    };
+  }
+  let cause = failure.Cause ?? '';
+  try {
+    const parsed = JSON.parse(cause) as {
+      errorMessage?: string;
+      StatusReason?: string;
+      Container?: { ExitCode?: number; Reason?: string };
+      Attempts?: { Container?: { ExitCode?: number; Reason?: string } }[];
+    };
+    if (parsed.errorMessage) cause = parsed.errorMessage;
+    else if (parsed.StatusReason !== undefined || parsed.Container) {
+      const exit = parsed.Container?.ExitCode ?? parsed.Attempts?.[parsed.Attempts.length - 1]?.Container?.ExitCode;
+      cause = [parsed.StatusReason, parsed.Container?.Reason, exit !== undefined ? `exit code ${exit}` : undefined].filter(Boolean).join('; ');
+    }
+  } catch {
+    // Cause is plain text.
+  }
+  return { ...base, error: failure.Error ?? 'Error', cause: truncate(cause) };
+}
+
+function truncate(s: string): string {
+  return s.length > CAUSE_CHARS ? `${s.slice(0, CAUSE_CHARS)}...` : s;
+}

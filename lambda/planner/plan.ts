@@ -1,0 +1,426 @@
+import * as zlib from 'zlib';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { readJson, readText } from '../shared/s3-objects';
+import { DEFAULT_CHUNK_RECORDS, InvalidRunInputError, s3ErrorText, ValidatedRun } from '../validate-input/validate';
+import {
+  chunkOutputKey,
+  ChunkRoute,
+  doneMarkerKey,
+  doneMarkerPrefix,
+  failureKey,
+  InputFormat,
+  ManifestChunk,
+  manifestKey,
+  planKey,
+  RunPlan,
+  RUNS_PREFIX,
+} from './run-layout';
+
+/**
+ * Every ranged read of the planner is at most this long: the sample that estimates bytes per record
+ * and each window that moves a boundary to the next record start. So bytes read stay at or below
+ * 64 KiB per chunk however large the object is.
+ */
+export const READ_WINDOW_BYTES = 64 * 1024;
+
+export interface PlannerDeps {
+  readonly s3: S3Client;
+  /** Bucket that holds `runs/{runId}/...` (manifest, chunk results, markers). */
+  readonly runsBucket: string;
+  readonly now?: () => Date;
+}
+
+export interface PlanOutput {
+  readonly runId: string;
+  readonly manifestBucket: string;
+  readonly manifestKey: string;
+  readonly chunkCount: number;
+  /** Chunks a previous attempt of the same run id already finished (skipped by the workflow). */
+  readonly chunksDone: number;
+  readonly estimatedRecords: number;
+  /** Bytes of input the planner downloaded (sample + one window per boundary). */
+  readonly bytesRead: number;
+  readonly totalBytes: number;
+  /** True when the run id was planned before and this call only refreshed the done flags. */
+  readonly resumed: boolean;
+  readonly warnings: readonly string[];
+}
+
+/** The manifest does not cover an object exactly; raised before any chunk runs. */
+export class ManifestCoverageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ManifestCoverage';
+  }
+}
+
+interface InputObject {
+  readonly bucket: string;
+  readonly key: string;
+  readonly size: number;
+  readonly etag?: string;
+}
+
+interface ObjectPlan {
+  readonly ranges: { startByte: number; endByte: number; estimatedRecords: number }[];
+  readonly format: InputFormat;
+  readonly gzip: boolean;
+  readonly bytesRead: number;
+  readonly warnings: string[];
+}
+
+/**
+ * Plans a run: splits each input object into record-aligned byte ranges and writes
+ * `runs/{runId}/manifest.jsonl` and `runs/{runId}/plan.json`. A run id planned before is resumed:
+ * the same manifest is kept (same boundaries, so finished chunk results stay valid) and chunks with
+ * a done-marker are flagged `done`.
+ */
+export async function planRun(run: ValidatedRun, deps: PlannerDeps): Promise<PlanOutput> {
+  const existing = await readJson<RunPlan>(deps.s3, deps.runsBucket, planKey(run.runId));
+  if (existing) return resumeRun(run, existing, deps);
+
+  const inputs = await resolveInputs(deps.s3, run);
+  const chunks: ManifestChunk[] = [];
+  const warnings: string[] = [];
+  let bytesRead = 0;
+  for (const input of inputs) {
+    const plan = await planObject(deps.s3, input, run);
+    verifyCoverage(input, plan.ranges);
+    bytesRead += plan.bytesRead;
+    warnings.push(...plan.warnings);
+    for (const r of plan.ranges) {
+      const index = chunks.length;
+      chunks.push({
+        index,
+        bucket: input.bucket,
+        key: input.key,
+        startByte: r.startByte,
+        endByte: r.endByte,
+        estimatedRecords: r.estimatedRecords,
+        route: routeFor(r.estimatedRecords, run.lambdaMaxRecords),
+        format: plan.format,
+        gzip: plan.gzip,
+        inputFormat: plan.gzip ? `${plan.format}.gz` : plan.format,
+        outputKey: chunkOutputKey(run.runId, index),
+        doneKey: doneMarkerKey(run.runId, index),
+        failureKey: failureKey(run.runId, index),
+        done: false,
+      });
+    }
+  }
+  const totalBytes = inputs.reduce((s, i) => s + i.size, 0);
+  const estimatedRecords = chunks.reduce((s, c) => s + c.estimatedRecords, 0);
+  await writeManifest(deps, run.runId, chunks);
+  const plan: RunPlan = {
+    runId: run.runId,
+    operation: run.operation,
+    operationConfig: run.operationConfig,
+    inputs: inputs.map((i) => ({ bucket: i.bucket, key: i.key, size: i.size, etag: i.etag })),
+    chunkRecords: run.chunkBytes === undefined ? (run.chunkRecords ?? DEFAULT_CHUNK_RECORDS) : undefined,
+    chunkBytes: run.chunkBytes,
+    lambdaMaxRecords: run.lambdaMaxRecords,
+    chunkCount: chunks.length,
+    estimatedRecords,
+    totalBytes,
+    createdAt: (deps.now ?? (() => new Date()))().toISOString(),
+  };
+  // plan.json last: its presence means the manifest next to it is complete.
+  await deps.s3.send(
+    new PutObjectCommand({
+      Bucket: deps.runsBucket,
+      Key: planKey(run.runId),
+      Body: JSON.stringify(plan),
+      ContentType: 'application/json',
+    }),
+  );
+  return {
+    runId: run.runId,
+    manifestBucket: deps.runsBucket,
+    manifestKey: manifestKey(run.runId),
+    chunkCount: chunks.length,
+    chunksDone: 0,
+    estimatedRecords,
+    bytesRead,
+    totalBytes,
+    resumed: false,
+    warnings,
+  };
+}
+
+export function routeFor(estimatedRecords: number, lambdaMaxRecords: number): ChunkRoute {
+  return estimatedRecords <= lambdaMaxRecords ? 'lambda' : 'batch';
+}
+
+async function resumeRun(run: ValidatedRun, plan: RunPlan, deps: PlannerDeps): Promise<PlanOutput> {
+  const inputs = await resolveInputs(deps.s3, run);
+  const same =
+    plan.operation === run.operation &&
+    plan.operationConfig === run.operationConfig &&
+    plan.inputs.length === inputs.length &&
+    plan.inputs.every((p, i) => p.bucket === inputs[i].bucket && p.key === inputs[i].key && p.size === inputs[i].size && p.etag === inputs[i].etag);
+  if (!same) {
+    throw new InvalidRunInputError(
+      `run id ${JSON.stringify(run.runId)} was planned for a different input or operation ` +
+        `(${plan.operation} on ${plan.inputs.map((i) => `s3://${i.bucket}/${i.key}`).join(', ')}); ` +
+        'use a new run id, or the same input to resume',
+    );
+  }
+  const body = await readText(deps.s3, deps.runsBucket, manifestKey(run.runId));
+  if (body === undefined) throw new ManifestCoverageError(`run ${run.runId}: plan.json exists but manifest.jsonl is missing`);
+  const done = await listDoneIndexes(deps.s3, deps.runsBucket, run.runId);
+  const chunks = parseManifest(body).map((c) => ({ ...c, done: done.has(c.index) }));
+  for (const input of plan.inputs) {
+    verifyCoverage(input, chunks.filter((c) => c.bucket === input.bucket && c.key === input.key));
+  }
+  await writeManifest(deps, run.runId, chunks);
+  return {
+    runId: run.runId,
+    manifestBucket: deps.runsBucket,
+    manifestKey: manifestKey(run.runId),
+    chunkCount: chunks.length,
+    chunksDone: chunks.filter((c) => c.done).length,
+    estimatedRecords: plan.estimatedRecords,
+    bytesRead: 0,
+    totalBytes: plan.totalBytes,
+    resumed: true,
+    warnings: [],
+  };
+}
+
+/** Index of every chunk of the run that has a done-marker. */
+export async function listDoneIndexes(s3: S3Client, bucket: string, runId: string): Promise<Set<number>> {
+  const prefix = doneMarkerPrefix(runId);
+  const done = new Set<number>();
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) {
+      const index = Number(o.Key!.slice(prefix.length));
+      if (Number.isInteger(index) && index >= 0) done.add(index);
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return done;
+}
+
+export function parseManifest(body: string): ManifestChunk[] {
+  return body
+    .split('\n')
+    .filter((l) => l.trim().length > 0)
+    .map((l) => JSON.parse(l) as ManifestChunk);
+}
+
+async function writeManifest(deps: PlannerDeps, runId: string, chunks: readonly ManifestChunk[]): Promise<void> {
+  await deps.s3.send(
+    new PutObjectCommand({
+      Bucket: deps.runsBucket,
+      Key: manifestKey(runId),
+      Body: chunks.map((c) => JSON.stringify(c)).join('\n') + '\n',
+      ContentType: 'application/x-ndjson',
+    }),
+  );
+}
+
+async function resolveInputs(s3: S3Client, run: ValidatedRun): Promise<InputObject[]> {
+  if (run.key !== undefined) {
+    try {
+      const head = await s3.send(new HeadObjectCommand({ Bucket: run.bucket, Key: run.key }));
+      return [{ bucket: run.bucket, key: run.key, size: head.ContentLength ?? 0, etag: head.ETag }];
+    } catch (err) {
+      throw new InvalidRunInputError(`input s3://${run.bucket}/${run.key} cannot be read: ${s3ErrorText(err)}`);
+    }
+  }
+  const out: InputObject[] = [];
+  let token: string | undefined;
+  do {
+    let page;
+    try {
+      page = await s3.send(new ListObjectsV2Command({ Bucket: run.bucket, Prefix: run.prefix, ContinuationToken: token }));
+    } catch (err) {
+      throw new InvalidRunInputError(`input prefix s3://${run.bucket}/${run.prefix} cannot be listed: ${s3ErrorText(err)}`);
+    }
+    for (const o of page.Contents ?? []) {
+      // runs/ holds this workflow's own state; a prefix of '' must not plan manifests and results.
+      if (!o.Key || o.Key.endsWith('/') || o.Key.startsWith(RUNS_PREFIX)) continue;
+      out.push({ bucket: run.bucket, key: o.Key, size: o.Size ?? 0, etag: o.ETag });
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  if (out.length === 0) throw new InvalidRunInputError(`input prefix s3://${run.bucket}/${run.prefix} holds no objects`);
+  out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return out;
+}
+
+/** Format from the request, else from the key's extension (`.jsonl`, `.ndjson`, `.json`, `.csv`, each optionally `.gz`). */
+export function formatOf(key: string, requested?: InputFormat): InputFormat {
+  if (requested) return requested;
+  const base = key.toLowerCase().replace(/\.gz$/, '');
+  if (/\.(jsonl|ndjson|json)$/.test(base)) return 'jsonl';
+  if (base.endsWith('.csv')) return 'csv';
+  throw new InvalidRunInputError(
+    `cannot tell the format of ${JSON.stringify(key)} from its extension (.jsonl, .ndjson, .json, .csv, optionally .gz); pass format`,
+  );
+}
+
+async function planObject(s3: S3Client, input: InputObject, run: ValidatedRun): Promise<ObjectPlan> {
+  const format = formatOf(input.key, run.format);
+  const where = `s3://${input.bucket}/${input.key}`;
+  if (input.size === 0) {
+    return { ranges: [{ startByte: 0, endByte: 0, estimatedRecords: 0 }], format, gzip: false, bytesRead: 0, warnings: [`${where} is empty`] };
+  }
+  const sample = await readRange(s3, input, 0, Math.min(input.size, READ_WINDOW_BYTES));
+  const gzip = (sample[0] === 0x1f && sample[1] === 0x8b) || input.key.toLowerCase().endsWith('.gz');
+  if (gzip) {
+    return {
+      ranges: [{ startByte: 0, endByte: input.size, estimatedRecords: estimateGzipRecords(sample, input.size, format) }],
+      format,
+      gzip,
+      bytesRead: sample.length,
+      warnings: [`${where} is gzip-compressed and cannot be split by byte range: processed as one whole-object chunk`],
+    };
+  }
+  const bytesPerRecord = estimateBytesPerRecord(sample, format, sample.length === input.size);
+  if (format === 'csv' && sample.includes(0x22)) {
+    return {
+      ranges: [{ startByte: 0, endByte: input.size, estimatedRecords: Math.round(input.size / bytesPerRecord) }],
+      format,
+      gzip,
+      bytesRead: sample.length,
+      warnings: [
+        `${where} is CSV with quoted fields, which may hold newlines, so a byte boundary may fall inside a record: processed as one whole-object chunk`,
+      ],
+    };
+  }
+  const targetBytes = run.chunkBytes ?? Math.max(1, Math.round((run.chunkRecords ?? DEFAULT_CHUNK_RECORDS) * bytesPerRecord));
+  const warnings: string[] = [];
+  let bytesRead = sample.length;
+  const boundaries: number[] = [0];
+  // Boundaries at multiples of the target; a remainder under a tenth of a chunk joins the last chunk
+  // rather than becoming a chunk of its own.
+  for (let k = 1; k * targetBytes < input.size - targetBytes / 10; k++) {
+    const target = k * targetBytes;
+    const prev = boundaries[boundaries.length - 1];
+    if (target <= prev) {
+      k = Math.floor(prev / targetBytes); // skip targets already passed by a long record
+      continue;
+    }
+    // A boundary b is a record start when byte b-1 is a newline, so the window starts at b-1.
+    const from = target - 1;
+    let window: Buffer | undefined;
+    if (from < sample.length) {
+      const rest = sample.subarray(from);
+      if (rest.includes(0x0a) || sample.length === input.size) window = rest;
+    }
+    if (window === undefined) {
+      window = await readRange(s3, input, from, Math.min(input.size, from + READ_WINDOW_BYTES));
+      bytesRead += window.length;
+    }
+    const nl = window.indexOf(0x0a);
+    let boundary: number;
+    if (nl >= 0) {
+      boundary = from + nl + 1;
+    } else if (from + window.length >= input.size) {
+      break; // the last record runs to the end of the object: no record starts after the target
+    } else {
+      // A record longer than the window: the boundary stays mid-record, which the chunk rule allows
+      // (the chunk holding the record's first byte reads past its end), it is only less even.
+      boundary = target;
+      if (!warnings.some((w) => w.includes('longer than'))) {
+        warnings.push(`${where} has records longer than ${READ_WINDOW_BYTES} bytes: some boundaries are not record-aligned`);
+      }
+    }
+    if (boundary >= input.size) break;
+    if (boundary > prev) boundaries.push(boundary);
+  }
+  const ranges = boundaries.map((start, i) => {
+    const end = i + 1 < boundaries.length ? boundaries[i + 1] : input.size;
+    return { startByte: start, endByte: end, estimatedRecords: Math.max(0, Math.round((end - start) / bytesPerRecord)) };
+  });
+  if (format === 'csv' && ranges.length > 0) {
+    const header = sample.indexOf(0x0a) + 1;
+    ranges[0].estimatedRecords = Math.max(0, Math.round((ranges[0].endByte - header) / bytesPerRecord));
+  }
+  return { ranges, format, gzip, bytesRead, warnings };
+}
+
+/**
+ * Average bytes per record over the complete lines of the sample (after a CSV header). With no
+ * complete line, records are at least as long as the sample, which then is the estimate.
+ */
+export function estimateBytesPerRecord(sample: Buffer, format: InputFormat, wholeObject: boolean): number {
+  let start = sample[0] === 0xef && sample[1] === 0xbb && sample[2] === 0xbf ? 3 : 0;
+  if (format === 'csv') {
+    const nl = sample.indexOf(0x0a, start);
+    if (nl < 0) return Math.max(1, sample.length);
+    start = nl + 1;
+  }
+  const end = wholeObject ? sample.length : sample.lastIndexOf(0x0a) + 1;
+  let records = 0;
+  let lineStart = start;
+  for (let i = start; i < end; i++) {
+    if (sample[i] === 0x0a) {
+      if (!isBlank(sample, lineStart, i)) records++;
+      lineStart = i + 1;
+    }
+  }
+  if (wholeObject && lineStart < end && !isBlank(sample, lineStart, end)) records++;
+  if (records === 0) return Math.max(1, sample.length);
+  return Math.max(1, (end - start) / records);
+}
+
+function isBlank(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] !== 0x0d && buf[i] !== 0x20) return false;
+  return true;
+}
+
+/** Records of a gzip object from the compression ratio and record length of its first bytes. */
+function estimateGzipRecords(sample: Buffer, size: number, format: InputFormat): number {
+  let inflated: Buffer;
+  try {
+    inflated = zlib.gunzipSync(sample, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  } catch {
+    return 0;
+  }
+  if (inflated.length === 0) return 0;
+  const bpr = estimateBytesPerRecord(inflated, format, sample.length === size);
+  return Math.round(((size * inflated.length) / sample.length) / bpr);
+}
+
+/**
+ * The manifest of one object must tile [0, size) exactly: start at 0, each chunk starting where the
+ * previous ended, ending at size, no empty chunk (except the single chunk of an empty object).
+ */
+export function verifyCoverage(
+  input: { bucket: string; key: string; size: number },
+  ranges: readonly { startByte: number; endByte: number }[],
+): void {
+  const where = `s3://${input.bucket}/${input.key}`;
+  const fail = (why: string): never => {
+    throw new ManifestCoverageError(`manifest does not cover ${where} (${input.size} bytes) exactly: ${why}`);
+  };
+  if (ranges.length === 0) fail('no chunk');
+  if (input.size === 0) {
+    if (ranges.length !== 1 || ranges[0].startByte !== 0 || ranges[0].endByte !== 0) fail('an empty object needs one [0, 0) chunk');
+    return;
+  }
+  let expected = 0;
+  for (const [i, r] of ranges.entries()) {
+    if (r.startByte !== expected) fail(`chunk ${i} starts at ${r.startByte}, expected ${expected} (${r.startByte > expected ? 'gap' : 'overlap'})`);
+    if (r.endByte <= r.startByte) fail(`chunk ${i} [${r.startByte}, ${r.endByte}) is empty or reversed`);
+    expected = r.endByte;
+  }
+  if (expected !== input.size) fail(`last chunk ends at ${expected}, expected ${input.size}`);
+}
+
+async function readRange(s3: S3Client, input: InputObject, start: number, end: number): Promise<Buffer> {
+  const res = await s3.send(new GetObjectCommand({ Bucket: input.bucket, Key: input.key, Range: `bytes=${start}-${end - 1}` }));
+  const bytes = await res.Body!.transformToByteArray();
+  // A server that ignores Range would send the whole object: never keep more than asked.
+  return Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, end - start));
+}

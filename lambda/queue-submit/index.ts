@@ -1,0 +1,114 @@
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import pLimit from 'p-limit';
+import { BatchJobClient, InvalidRequestError, parseSubmitRequest } from '../../lib/client';
+
+export interface QueueSubmitDeps {
+  readonly client: BatchJobClient;
+  readonly sqs: SQSClient;
+  readonly deadLetterQueueUrl: string;
+  /** The queue's redrive maxReceiveCount: on that receive a failing message goes to the DLQ with its reason. */
+  readonly maxReceiveCount: number;
+  /** SubmitJob calls in flight in this invocation. */
+  readonly concurrency: number;
+}
+
+export type RecordOutcome = { messageId: string; outcome: 'submitted' | 'duplicate' | 'dead-lettered' | 'retry'; jobId?: string; reason?: string };
+
+const MAX_REASON_LENGTH = 4096;
+
+/**
+ * Turns each SQS message into a job. A message that can never become one (not JSON, invalid fields,
+ * refused by Batch) goes to the DLQ at once with a `failure-reason` attribute; a transient failure
+ * (throttling, 5xx) is reported as a batch item failure so SQS redelivers it, and on its last receive
+ * it goes to the DLQ with its reason too. A message leaves the source queue only after it is a job or
+ * in the DLQ, so none is lost. The message id is the default client token, so a redelivered message
+ * never makes a second job.
+ */
+export async function handleRecords(records: readonly SQSRecord[], deps: QueueSubmitDeps): Promise<{ response: SQSBatchResponse; outcomes: RecordOutcome[] }> {
+  const limit = pLimit(deps.concurrency);
+  const outcomes = await Promise.all(records.map((record) => limit(() => handleRecord(record, deps))));
+  return {
+    response: { batchItemFailures: outcomes.filter((o) => o.outcome === 'retry').map((o) => ({ itemIdentifier: o.messageId })) },
+    outcomes,
+  };
+}
+
+async function handleRecord(record: SQSRecord, deps: QueueSubmitDeps): Promise<RecordOutcome> {
+  const messageId = record.messageId;
+  let body: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(record.body);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+    body = parsed as Record<string, unknown>;
+  } catch {
+    return deadLetter(record, deps, 'invalid message: the body must be a JSON object with the submit request fields');
+  }
+  const request = { ...body, clientToken: body.clientToken ?? messageId };
+  try {
+    parseSubmitRequest(request);
+  } catch (err) {
+    return deadLetter(record, deps, `invalid message: ${(err as Error).message}`);
+  }
+  try {
+    const job = await deps.client.submit(request as Parameters<BatchJobClient['submit']>[0]);
+    return { messageId, outcome: job.created ? 'submitted' : 'duplicate', jobId: job.jobId };
+  } catch (err) {
+    if (err instanceof InvalidRequestError) return deadLetter(record, deps, `refused: ${err.message}`);
+    const receives = Number(record.attributes?.ApproximateReceiveCount ?? '1');
+    if (receives >= deps.maxReceiveCount) return deadLetter(record, deps, `gave up after ${receives} receives: ${(err as Error).message}`);
+    console.warn(JSON.stringify({ level: 'warn', messageId, receives, message: `will retry: ${(err as Error).message}` }));
+    return { messageId, outcome: 'retry', reason: (err as Error).message };
+  }
+}
+
+async function deadLetter(record: SQSRecord, deps: QueueSubmitDeps, reason: string): Promise<RecordOutcome> {
+  try {
+    await deps.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: deps.deadLetterQueueUrl,
+        MessageBody: record.body,
+        MessageAttributes: {
+          'failure-reason': { DataType: 'String', StringValue: reason.slice(0, MAX_REASON_LENGTH) },
+          'source-message-id': { DataType: 'String', StringValue: record.messageId },
+          'receive-count': { DataType: 'Number', StringValue: record.attributes?.ApproximateReceiveCount ?? '1' },
+        },
+      }),
+    );
+    console.warn(JSON.stringify({ level: 'warn', messageId: record.messageId, message: 'sent to the DLQ', reason }));
+    return { messageId: record.messageId, outcome: 'dead-lettered', reason };
+  } catch (err) {
+    // Could not record it: leave it on the source queue (redelivered, then redriven by SQS).
+    console.error(JSON.stringify({ level: 'error', messageId: record.messageId, message: `DLQ send failed: ${(err as Error).message}`, reason }));
+    return { messageId: record.messageId, outcome: 'retry', reason };
+  }
+}
+
+let deps: QueueSubmitDeps | undefined;
+
+function depsFromEnv(): QueueSubmitDeps {
+  const env = (name: string) => {
+    const v = process.env[name];
+    if (!v) throw new Error(`${name} is not set: the QueueTriggeredJobs construct sets it on the function`);
+    return v;
+  };
+  return {
+    client: new BatchJobClient({
+      jobQueue: env('JOB_QUEUE'),
+      jobDefinition: env('JOB_DEFINITION'),
+      inputBucket: env('INPUT_BUCKET'),
+      outputBucket: process.env.OUTPUT_BUCKET,
+      fairShare: process.env.FAIR_SHARE === undefined ? undefined : process.env.FAIR_SHARE === 'true',
+      jobNamePrefix: process.env.JOB_NAME_PREFIX,
+    }),
+    sqs: new SQSClient({}),
+    deadLetterQueueUrl: env('DLQ_URL'),
+    maxReceiveCount: Number(process.env.MAX_RECEIVE_COUNT ?? '3'),
+    concurrency: Number(process.env.SUBMIT_CONCURRENCY ?? '5'),
+  };
+}
+
+export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
+  deps ??= depsFromEnv();
+  return (await handleRecords(event.Records, deps)).response;
+}

@@ -1,0 +1,135 @@
+import { ArnFormat, Fn, Stack, Validations } from 'aws-cdk-lib';
+import * as batch from 'aws-cdk-lib/aws-batch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { IConstruct } from 'constructs';
+
+/** What a BatchJobClient-based function may do. */
+export interface JobClientGrantProps {
+  readonly jobQueue: batch.IJobQueue;
+  readonly jobDefinition: batch.IJobDefinition;
+  readonly inputBucket: s3.IBucket;
+  /** Stage inputs and submit. */
+  readonly submit?: boolean;
+  /** Terminate jobs. */
+  readonly terminate?: boolean;
+}
+
+/**
+ * Least-privilege grants for a function that runs BatchJobClient. Job-definition access is granted on
+ * `name:*` (every revision), not one revision, so a new revision never breaks submitters.
+ * Wildcards, each needed:
+ * - DescribeJobs, ListJobs, DescribeJobQueues, DescribeJobDefinitions support no resource-level
+ *   permissions (IAM requires `*`).
+ * - TerminateJob and TagResource act on `job/<id>`, and job ids are only known at run time: scoped
+ *   to the jobs of this account and region. TagResource (only with batch:CreateAction = SubmitJob) is how IAM authorizes the tags SubmitJob
+ *   puts on the new job.
+ * - S3 `jobs/*`: one prefix per job (`jobs/{jobId}/...`).
+ */
+export function grantJobClient(scope: IConstruct, grantee: iam.IGrantable & IConstruct, props: JobClientGrantProps): void {
+  const stack = Stack.of(scope);
+  const ack = (finding: string) => Validations.of(grantee).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason: JOB_CLIENT_WILDCARD_REASON });
+  const ackResource = (arn: string) => ack(`Resource::${flattenForNag(stack.resolve(arn))}`);
+  ack('Resource::*');
+  ['s3:GetObject*', 's3:GetBucket*', 's3:List*', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'].forEach((a) => ack(`Action::${a}`));
+  ackResource(props.inputBucket.arnForObjects('jobs/*'));
+  const jobArns = stack.formatArn({ service: 'batch', resource: 'job', resourceName: '*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
+  iam.Grant.addToPrincipal({
+    grantee,
+    actions: ['batch:DescribeJobs', 'batch:ListJobs', 'batch:DescribeJobQueues', 'batch:DescribeJobDefinitions'],
+    resourceArns: ['*'],
+  });
+  props.inputBucket.grantRead(grantee, 'jobs/*');
+  if (props.submit) {
+    // The name from the ARN (`job-definition/<name>:<revision>`): the L2's jobDefinitionName keeps the
+    // revision when the ARN is a token (same approach as WorkerJobDefinition.grantSubmit).
+    const name = Fn.select(0, Fn.split(':', Fn.select(1, Fn.split('/', props.jobDefinition.jobDefinitionArn))));
+    const jobDefinitionAllRevisions = stack.formatArn({
+      service: 'batch',
+      resource: 'job-definition',
+      resourceName: `${name}:*`,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+    iam.Grant.addToPrincipal({ grantee, actions: ['batch:SubmitJob'], resourceArns: [props.jobQueue.jobQueueArn, jobDefinitionAllRevisions] });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['batch:TagResource'],
+      resourceArns: [jobArns],
+      conditions: { StringEquals: { 'batch:CreateAction': 'SubmitJob' } },
+    });
+    ackResource(jobDefinitionAllRevisions);
+    ackResource(jobArns);
+    ackResource(props.inputBucket.arnForObjects('jobs/*/submit.lock'));
+    ['s3:Abort*', 's3:DeleteObject*'].forEach((a) => ack(`Action::${a}`));
+    // PutObject with tags (retention-days, job-id) needs s3:PutObjectTagging, which grantPut includes.
+    props.inputBucket.grantPut(grantee, 'jobs/*');
+    // Only the idempotency lock is ever deleted.
+    props.inputBucket.grantDelete(grantee, 'jobs/*/submit.lock');
+  }
+  if (props.terminate) {
+    iam.Grant.addToPrincipal({ grantee, actions: ['batch:TerminateJob'], resourceArns: [jobArns] });
+    ackResource(jobArns);
+  }
+}
+
+/** Environment that lambda handlers read to build their BatchJobClient. */
+export function jobClientEnvironment(props: {
+  jobQueue: batch.IJobQueue;
+  jobDefinition: batch.IJobDefinition;
+  inputBucket: s3.IBucket;
+  outputBucket?: s3.IBucket;
+  fairShare?: boolean;
+  jobNamePrefix?: string;
+}): Record<string, string> {
+  const fairShare = props.fairShare ?? (props.jobQueue.schedulingPolicy ? true : undefined);
+  return {
+    JOB_QUEUE: props.jobQueue.jobQueueArn,
+    JOB_DEFINITION: props.jobDefinition.jobDefinitionArn,
+    INPUT_BUCKET: props.inputBucket.bucketName,
+    OUTPUT_BUCKET: (props.outputBucket ?? props.inputBucket).bucketName,
+    ...(fairShare === undefined ? {} : { FAIR_SHARE: String(fairShare) }),
+    ...(props.jobNamePrefix ? { JOB_NAME_PREFIX: props.jobNamePrefix } : {}),
+  };
+}
+
+/** Why the grants above use wildcards, for cdk-nag (IAM5). */
+export const JOB_CLIENT_WILDCARD_REASON =
+  'BatchJobClient needs: batch:DescribeJobs/ListJobs/DescribeJobQueues/DescribeJobDefinitions, which support no resource-level ' +
+  'permissions (Resource *); TerminateJob/TagResource on job/* of this account and region (job ids exist only at run time); ' +
+  'SubmitJob on job-definition/<name>:* (every revision of the one job definition); S3 object actions of grantRead/grantPut ' +
+  '(GetObject*, List*, Abort*, DeleteObject* of the submit lock only) on the jobs/* prefix, one folder per job.';
+
+/**
+ * Acknowledges the findings every BatchJobClient Lambda carries, on that function only: its IAM
+ * wildcards (reason above), the AWS-managed basic execution policy and the pinned runtime.
+ */
+export function acknowledgeJobClientFunction(fn: IConstruct): void {
+  const v = Validations.of(fn);
+  v.acknowledge({
+    id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+    reason: 'AWSLambdaBasicExecutionRole only lets the function write its own CloudWatch logs',
+  });
+  v.acknowledge({ id: 'AwsSolutions-L1', reason: 'Node.js 22 is the runtime the platform pins for every Lambda (lib/common/node-function.ts)' });
+}
+
+/**
+ * The text cdk-nag shows for a resolved CloudFormation value in a finding id (its
+ * flattenCfnReference), so each wildcard is acknowledged exactly rather than with a blanket IAM5.
+ */
+function flattenForNag(node: unknown): string {
+  if (node === undefined) return '';
+  if (typeof node === 'string') return node.replace(/\$\{/g, '<').replace(/}/g, '>');
+  const o = node as Record<string, unknown>;
+  if (o['Fn::Join']) {
+    const [delimiter, items] = o['Fn::Join'] as [string, unknown[]];
+    return items.map(flattenForNag).join(delimiter);
+  }
+  if (o['Fn::Sub']) return flattenForNag(o['Fn::Sub']);
+  if (o['Fn::GetAtt']) {
+    const [resource, attribute] = o['Fn::GetAtt'] as [unknown, unknown];
+    return `<${flattenForNag(resource)}.${flattenForNag(attribute)}>`;
+  }
+  if (o['Fn::ImportValue']) return flattenForNag(o['Fn::ImportValue']);
+  if (o.Ref) return `<${flattenForNag(o.Ref)}>`;
+  return JSON.stringify(node);
+}

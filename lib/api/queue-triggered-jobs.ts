@@ -1,0 +1,126 @@
+import { Annotations, Duration, Token } from 'aws-cdk-lib';
+import * as batch from 'aws-cdk-lib/aws-batch';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambdaEventSources from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { handlerEntry, PlatformFunction } from '../common/node-function';
+import { checkInteger, checkRange, propError } from '../common/validation';
+import { acknowledgeJobClientFunction, grantJobClient, jobClientEnvironment } from './grants';
+
+export const DEFAULT_QUEUE_BATCH_SIZE = 10;
+export const DEFAULT_QUEUE_MAX_BATCHING_WINDOW = Duration.seconds(5);
+export const DEFAULT_QUEUE_MAX_CONCURRENCY = 2;
+export const DEFAULT_QUEUE_SUBMIT_CONCURRENCY = 5;
+export const DEFAULT_QUEUE_MAX_RECEIVE_COUNT = 3;
+const FUNCTION_TIMEOUT = Duration.minutes(1);
+/** AWS Batch accepts about 50 SubmitJob calls per second per account. */
+const SUBMIT_JOB_TPS = 50;
+
+export interface QueueTriggeredJobsProps {
+  readonly jobQueue: batch.IJobQueue;
+  readonly jobDefinition: batch.IJobDefinition;
+  /** Bucket that receives `jobs/{jobId}/inputs.json`. */
+  readonly inputBucket: s3.IBucket;
+  /** @default - the input bucket */
+  readonly outputBucket?: s3.IBucket;
+  /** Messages per Lambda invocation. @default 10 */
+  readonly batchSize?: number;
+  /** How long SQS gathers a batch. @default Duration.seconds(5) */
+  readonly maxBatchingWindow?: Duration;
+  /** Concurrent Lambda invocations (2-1000). @default 2 */
+  readonly maxConcurrency?: number;
+  /** SubmitJob calls in flight per invocation. @default 5 */
+  readonly submitConcurrency?: number;
+  /** Receives before SQS moves a message to the DLQ; the handler moves it itself, with its reason, on the last one. @default 3 */
+  readonly maxReceiveCount?: number;
+  /** Whether the job queue uses fair-share scheduling. @default - true if the queue has a scheduling policy, else detected at run time */
+  readonly fairShare?: boolean;
+  /** Batch job names are `<prefix>-<jobId>`. @default 'job' */
+  readonly jobNamePrefix?: string;
+}
+
+/**
+ * An SQS queue whose messages become Batch jobs, with a DLQ that receives every message that cannot
+ * become one, together with the reason.
+ *
+ * Why a Lambda and not EventBridge Pipes: a Pipe with a Batch job-queue target can pass the message
+ * as parameters, but it cannot validate the body, stage the input in S3, set the worker's environment
+ * contract, make the submit idempotent or say why a message was refused; a failed target invocation
+ * only retries and then redrives the bare message. This handler is a thin adapter over BatchJobClient.
+ *
+ * Throttling: SubmitJob allows about 50 calls per second per account; maxConcurrency x
+ * submitConcurrency bounds the calls in flight (10 by default), and the client retries throttling with
+ * backoff and jitter.
+ */
+export class QueueTriggeredJobs extends Construct {
+  public readonly queue: sqs.Queue;
+  public readonly deadLetterQueue: sqs.Queue;
+  public readonly submitFunction: PlatformFunction;
+  public readonly eventSource: lambdaEventSources.SqsEventSource;
+
+  constructor(scope: Construct, id: string, props: QueueTriggeredJobsProps) {
+    super(scope, id);
+    const batchSize = props.batchSize ?? DEFAULT_QUEUE_BATCH_SIZE;
+    const maxBatchingWindow = props.maxBatchingWindow ?? DEFAULT_QUEUE_MAX_BATCHING_WINDOW;
+    const maxConcurrency = props.maxConcurrency ?? DEFAULT_QUEUE_MAX_CONCURRENCY;
+    const submitConcurrency = props.submitConcurrency ?? DEFAULT_QUEUE_SUBMIT_CONCURRENCY;
+    const maxReceiveCount = props.maxReceiveCount ?? DEFAULT_QUEUE_MAX_RECEIVE_COUNT;
+    checkInteger(this, 'batchSize', batchSize, 1);
+    checkRange(this, 'batchSize', batchSize, 1, maxBatchingWindow.toSeconds() > 0 ? 10000 : 10);
+    checkInteger(this, 'maxConcurrency', maxConcurrency, 2);
+    checkRange(this, 'maxConcurrency', maxConcurrency, 2, 1000);
+    checkInteger(this, 'submitConcurrency', submitConcurrency, 1);
+    checkRange(this, 'submitConcurrency', submitConcurrency, 1, SUBMIT_JOB_TPS);
+    checkInteger(this, 'maxReceiveCount', maxReceiveCount, 1);
+    checkRange(this, 'maxReceiveCount', maxReceiveCount, 1, 1000);
+    if (maxBatchingWindow.toSeconds() > 300) throw propError(this, 'maxBatchingWindow', `${maxBatchingWindow.toSeconds()}s`, '0 to 300 seconds');
+    if (!Token.isUnresolved(maxConcurrency) && !Token.isUnresolved(submitConcurrency) && maxConcurrency * submitConcurrency > SUBMIT_JOB_TPS) {
+      Annotations.of(this).addWarningV2(
+        'cdk-batch-platform:queueSubmitAboveSubmitJobQuota',
+        `maxConcurrency x submitConcurrency (${maxConcurrency * submitConcurrency}) SubmitJob calls in flight can exceed AWS Batch's ~${SUBMIT_JOB_TPS} per second; expect throttling retries`,
+      );
+    }
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // AWS recommends six times the function timeout, so a retried batch never overlaps a running one.
+      visibilityTimeout: Duration.seconds(FUNCTION_TIMEOUT.toSeconds() * 6),
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount },
+    });
+    this.submitFunction = new PlatformFunction(this, 'SubmitFunction', {
+      entry: handlerEntry('queue-submit/index.ts'),
+      description: 'Turns SQS messages into Batch jobs; invalid messages go to the DLQ with their reason',
+      timeout: FUNCTION_TIMEOUT,
+      environment: {
+        ...jobClientEnvironment(props),
+        DLQ_URL: this.deadLetterQueue.queueUrl,
+        MAX_RECEIVE_COUNT: String(maxReceiveCount),
+        SUBMIT_CONCURRENCY: String(submitConcurrency),
+      },
+    });
+    grantJobClient(this, this.submitFunction, { jobQueue: props.jobQueue, jobDefinition: props.jobDefinition, inputBucket: props.inputBucket, submit: true });
+    this.deadLetterQueue.grantSendMessages(this.submitFunction);
+    acknowledgeJobClientFunction(this.submitFunction);
+    this.eventSource = new lambdaEventSources.SqsEventSource(this.queue, {
+      batchSize,
+      maxBatchingWindow: maxBatchingWindow.toSeconds() > 0 ? maxBatchingWindow : undefined,
+      reportBatchItemFailures: true,
+      maxConcurrency,
+    });
+    this.submitFunction.addEventSource(this.eventSource);
+  }
+
+  /** Lets a producer send job messages. */
+  public grantSend(grantee: iam.IGrantable): iam.Grant {
+    return this.queue.grantSendMessages(grantee);
+  }
+}

@@ -1,0 +1,64 @@
+import { Command, CommanderError } from 'commander';
+import { COMMANDS } from './commands';
+import { CliContext, CliIo, CommandModule, EXIT } from './context';
+
+const EXIT_CODES_HELP = `
+Configuration (flags win over environment, environment over --stack):
+  --queue / BATCH_JOB_QUEUE, --job-definition / BATCH_JOB_DEFINITION,
+  --input-bucket / BATCH_INPUT_BUCKET, --output-bucket / BATCH_OUTPUT_BUCKET, --region / AWS_REGION,
+  --stack <name>: the outputs JobQueueArn, JobDefinitionArn, InputBucketName, OutputBucketName.
+
+Exit codes:
+  0  ok
+  1  the job failed, or the operation failed (AWS error, throttled after retries)
+  2  usage, configuration or validation error (nothing was submitted)
+  3  job not found
+  4  timeout (wait)
+`;
+
+/** Builds the batchctl program; every command is registered by its own module. */
+export function buildProgram(ctx: CliContext, commands: readonly CommandModule[] = COMMANDS): Command {
+  const program = new Command('batchctl')
+    .description('Submit and follow AWS Batch jobs of a cdk-batch-platform deployment')
+    .option('--queue <nameOrArn>', 'job queue')
+    .option('--job-definition <nameOrArn>', 'job definition (submit)')
+    .option('--input-bucket <name>', 'bucket for staged inputs')
+    .option('--output-bucket <name>', 'bucket for outputs (default: the input bucket)')
+    .option('--region <region>', 'AWS region')
+    .option('--stack <name>', 'read the settings above from the outputs of this deployed stack')
+    .option('--json', 'machine-readable output (one JSON document per line)')
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => ctx.io.stdout.write(s),
+      writeErr: (s) => ctx.io.stderr.write(s),
+    });
+  for (const command of commands) command.register(program, ctx);
+  return program;
+}
+
+/**
+ * Runs batchctl with `argv` (without node and script) and returns the exit code. `commands` lets
+ * bin/batchctl.ts add `run-local`, which lives in lib/local (it synthesizes stacks), not in the SDK.
+ */
+export async function runCli(argv: readonly string[], io: Partial<CliIo> = {}, commands: readonly CommandModule[] = COMMANDS): Promise<number> {
+  const ctx = new CliContext({
+    stdout: io.stdout ?? process.stdout,
+    stderr: io.stderr ?? process.stderr,
+    env: io.env ?? process.env,
+    isTTY: io.isTTY ?? Boolean(process.stderr.isTTY),
+    clientOptions: io.clientOptions,
+    cloudFormation: io.cloudFormation,
+  });
+  const program = buildProgram(ctx, commands);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return EXIT.OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    return ctx.fail(err, argv.includes('--json'));
+  }
+}

@@ -1,0 +1,93 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import * as batch from 'aws-cdk-lib/aws-batch';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { STAGES } from '../stacks/stage-config';
+import { ChunkedProcessingSettings, ChunkedProcessingStack } from '../workflow/chunked-processing-stack';
+
+/** An Amazon States Language document (the parts the local runner touches are typed loosely). */
+export type AslDefinition = { StartAt: string; States: Record<string, AslState>; [k: string]: unknown };
+export type AslState = { Type: string; Next?: string; End?: boolean; [k: string]: unknown };
+
+export const LOCAL_ACCOUNT = '000000000000';
+export const LOCAL_REGION = 'us-east-1';
+export const LOCAL_JOB_QUEUE_ARN = `arn:aws:batch:${LOCAL_REGION}:${LOCAL_ACCOUNT}:job-queue/local-workers`;
+export const LOCAL_JOB_DEFINITION_ARN = `arn:aws:batch:${LOCAL_REGION}:${LOCAL_ACCOUNT}:job-definition/local-worker:1`;
+
+export interface SynthesizedWorkflow {
+  /** The state machine definition with every CloudFormation reference resolved to a local value. */
+  readonly definition: AslDefinition;
+  /** The template the definition came from (for tests that compare the two). */
+  readonly template: Record<string, unknown>;
+  /** Lambda logical id -> the local ARN it was resolved to. */
+  readonly functionArns: Record<string, string>;
+}
+
+/**
+ * Synthesizes `ChunkedProcessingStack` in-process, exactly as `cdk synth` would build it (only
+ * Lambda bundling is skipped: the handlers run in-process, not from assets), and returns its state
+ * machine definition with Ref/GetAtt/Fn::Join resolved against local names.
+ */
+export function synthesizeWorkflow(options: { bucketName: string; settings?: ChunkedProcessingSettings }): SynthesizedWorkflow {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'chunked-local-synth-'));
+  try {
+    const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+    const env = { account: LOCAL_ACCOUNT, region: LOCAL_REGION };
+    const imports = new Stack(app, 'LocalImports', { env });
+    // Holds only imported (existing) resources, so its template is empty by design.
+    Validations.of(imports).acknowledge({ id: 'CloudFormation-Validate::F0001', reason: 'imports only; never deployed' });
+    const stack = new ChunkedProcessingStack(app, 'ChunkedProcessing-local', {
+      env,
+      stage: STAGES.dev,
+      jobQueue: batch.JobQueue.fromJobQueueArn(imports, 'Queue', LOCAL_JOB_QUEUE_ARN),
+      jobDefinition: batch.EcsJobDefinition.fromJobDefinitionArn(imports, 'JobDefinition', LOCAL_JOB_DEFINITION_ARN),
+      bucket: s3.Bucket.fromBucketName(imports, 'Bucket', options.bucketName),
+      settings: options.settings,
+    });
+    const assembly = app.synth();
+    const template = assembly.getStackByName(stack.stackName).template as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+    return resolveDefinition(template);
+  } finally {
+    fs.rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+/** Reads the one state machine of a template and resolves its DefinitionString. */
+export function resolveDefinition(template: { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> }): SynthesizedWorkflow {
+  const machines = Object.values(template.Resources).filter((r) => r.Type === 'AWS::StepFunctions::StateMachine');
+  if (machines.length !== 1) throw new Error(`expected one state machine in the template, found ${machines.length}`);
+  const functionArns: Record<string, string> = {};
+  for (const [id, r] of Object.entries(template.Resources)) {
+    if (r.Type === 'AWS::Lambda::Function') functionArns[id] = `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${id}`;
+  }
+  const text = resolveValue(machines[0].Properties.DefinitionString, template.Resources, functionArns);
+  return { definition: JSON.parse(text) as AslDefinition, template, functionArns };
+}
+
+function resolveValue(v: unknown, resources: Record<string, { Type: string }>, functionArns: Record<string, string>): string {
+  if (typeof v === 'string') return v;
+  const o = v as Record<string, unknown>;
+  if (Array.isArray(o['Fn::Join'])) {
+    const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
+    return parts.map((p) => resolveValue(p, resources, functionArns)).join(sep);
+  }
+  if (o.Ref !== undefined) {
+    const ref = o.Ref as string;
+    const pseudo: Record<string, string> = {
+      'AWS::Partition': 'aws',
+      'AWS::Region': LOCAL_REGION,
+      'AWS::AccountId': LOCAL_ACCOUNT,
+      'AWS::URLSuffix': 'amazonaws.com',
+    };
+    if (pseudo[ref]) return pseudo[ref];
+    if (resources[ref]) return `local:${ref}`;
+  }
+  if (Array.isArray(o['Fn::GetAtt'])) {
+    const [id, attr] = o['Fn::GetAtt'] as [string, string];
+    if (functionArns[id] && attr === 'Arn') return functionArns[id];
+    if (resources[id]) return `local:${id}.${attr}`;
+  }
+  throw new Error(`cannot resolve ${JSON.stringify(v)} in the state machine definition`);
+}

@@ -1,0 +1,486 @@
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import pLimit from 'p-limit';
+import { StateMachine } from 'aws-local-stepfunctions';
+import { createAggregateHandler } from '../../lambda/aggregate';
+import type { RunSummary } from '../../lambda/aggregate/aggregate';
+import { runChunk, ChunkEvent } from '../../lambda/chunk-processor';
+import { createPlannerHandler } from '../../lambda/planner';
+import { chunkableOperations } from '../../lambda/planner/operations';
+import { parseManifest } from '../../lambda/planner/plan';
+import { RUN_ID_PATTERN } from '../../lambda/planner/run-layout';
+import { createValidateHandler } from '../../lambda/validate-input';
+import { PACKAGE_ROOT } from '../common/node-function';
+import { STATE_NAMES } from '../workflow/chunked-processing-workflow';
+import { AslDefinition, synthesizeWorkflow } from './definition';
+import { LOAD_MANIFEST_STATE, toLocalDefinition } from './local-definition';
+import { ProgressReporter, silentReporter } from './progress-reporter';
+
+/** The one bucket of the embedded S3 server: inputs under `inputs/`, runs under `runs/`. */
+export const LOCAL_BUCKET = 'local-runs';
+/** Locally, chunks up to this many records run in-process (the Lambda route); larger ones in worker processes. */
+export const DEFAULT_LOCAL_LAMBDA_MAX_RECORDS = 100_000;
+
+export interface LocalRunOptions {
+  /** Input file (JSON lines or CSV, optionally .gz). */
+  readonly input: string;
+  readonly operation: string;
+  /** Where the result goes: the merged document, or the JSON lines of a record-output operation. */
+  readonly output: string;
+  /** @default 500000 */
+  readonly chunkRecords?: number;
+  /** Worker processes (and in-process chunks) at once. @default the number of CPUs */
+  readonly workers?: number;
+  /** Same id + same state dir = continue that run (finished chunks are skipped). @default a new id */
+  readonly runId?: string;
+  /** JSON text given to the operation. @default '{}' */
+  readonly operationConfig?: string;
+  /** Chunks estimated at up to this many records run in-process; larger ones in worker processes. @default 100000 */
+  readonly lambdaMaxRecords?: number;
+  /** Failed chunks (percent) that still make a PARTIAL run. @default 0 */
+  readonly toleratedFailurePercentage?: number;
+  /** Directory of the embedded S3 server's data (keep it to restart a run). @default <tmp>/batchctl-run-local */
+  readonly stateDir?: string;
+  readonly reporter?: ProgressReporter;
+  /** Aborting stops the run: the interpreter, running workers (SIGTERM) and the S3 server. */
+  readonly signal?: AbortSignal;
+  /** Called whenever a chunk finishes (tests abort a run midway with it). */
+  readonly onChunkFinished?: (event: { index: number; ok: boolean }) => void;
+  /** Extra environment for worker processes (e.g. MAX_REJECT_RATIO). */
+  readonly workerEnv?: Record<string, string>;
+}
+
+export interface LocalRunResult {
+  readonly summary: RunSummary | Record<string, unknown>;
+  readonly status: string;
+  readonly runId: string;
+  /** Set when a result was written. */
+  readonly outputPath?: string;
+  readonly chunkCount: number;
+  /** Chunks processed by this invocation (skipped ones excluded), per route. */
+  readonly invocations: { readonly lambda: number; readonly batch: number };
+  readonly records: number;
+  readonly durationMs: number;
+  readonly delivered: { readonly queue: unknown[]; readonly events: unknown[] };
+  /** Wall time of each chunk processed by this invocation (worker processes include Node start-up). */
+  /** Where the time went: synthesizing the stack, uploading the input, and the workflow execution. */
+  readonly phases: { readonly synthMs: number; readonly uploadMs: number; readonly executionMs: number };
+  readonly chunkTimings: readonly { readonly index: number; readonly route: 'lambda' | 'batch'; readonly records: number; readonly durationMs: number }[];
+}
+
+/** A problem with the run-local arguments, found before anything starts. */
+export class LocalRunInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LocalRunInputError';
+  }
+}
+
+function checkOptions(o: LocalRunOptions): void {
+  const problems: string[] = [];
+  try {
+    const st = fs.statSync(o.input);
+    if (!st.isFile()) problems.push(`--input ${o.input} is not a file`);
+    else fs.accessSync(o.input, fs.constants.R_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    problems.push(`--input ${o.input} ${code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : `cannot be read (${code})`}`);
+  }
+  const ops = chunkableOperations();
+  if (!ops.includes(o.operation)) problems.push(`--operation ${JSON.stringify(o.operation)} is unknown; allowed: ${ops.join(', ')}`);
+  const positive = (name: string, v: number | undefined, min = 1): void => {
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < min)) problems.push(`${name} (${v}) must be a whole number >= ${min}`);
+  };
+  positive('--chunk-records', o.chunkRecords);
+  positive('--workers', o.workers);
+  positive('--lambda-max-records', o.lambdaMaxRecords, 0);
+  if (o.toleratedFailurePercentage !== undefined && !(o.toleratedFailurePercentage >= 0 && o.toleratedFailurePercentage <= 100)) {
+    problems.push(`--tolerated-failure-percentage (${o.toleratedFailurePercentage}) must be between 0 and 100`);
+  }
+  if (o.runId !== undefined && !RUN_ID_PATTERN.test(o.runId)) problems.push(`--run-id (${JSON.stringify(o.runId)}) must be 1-80 characters of A-Z a-z 0-9 _ -`);
+  if (o.operationConfig !== undefined) {
+    try {
+      JSON.parse(o.operationConfig);
+    } catch (err) {
+      problems.push(`--operation-config is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const outDir = path.dirname(path.resolve(o.output));
+  if (!fs.existsSync(outDir)) problems.push(`--output directory ${outDir} does not exist`);
+  if (problems.length > 0) throw new LocalRunInputError(problems.join('; '));
+}
+
+interface S3rverInstance {
+  run(): Promise<{ address: string; port: number }>;
+  close(): Promise<void>;
+}
+
+async function startS3(directory: string): Promise<{ server: S3rverInstance; endpoint: string }> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const S3rver = require('s3rver') as new (opts: Record<string, unknown>) => S3rverInstance;
+  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets: [{ name: LOCAL_BUCKET }] });
+  const { port } = await server.run();
+  return { server, endpoint: `http://127.0.0.1:${port}` };
+}
+
+/** Bundles the worker entrypoint once per run, like the container image does (esbuild, one file). */
+async function bundleWorker(outdir: string): Promise<string> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const esbuild = require('esbuild') as typeof import('esbuild');
+  const outfile = path.join(outdir, 'worker.js');
+  await esbuild.build({
+    entryPoints: [path.join(PACKAGE_ROOT, 'containers/worker/src/main.ts')],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    outfile,
+    logLevel: 'silent',
+  });
+  // esbuild keeps a service process running, which would hold the Node process open.
+  await esbuild.stop();
+  return outfile;
+}
+
+type TaskHandler = (input: unknown) => Promise<unknown>;
+
+/**
+ * aws-local-stepfunctions 3 calls Promise.withResolvers (Node.js >= 22); this package supports
+ * Node.js >= 20.19, so the local runner provides it where the runtime does not.
+ */
+function ensurePromiseWithResolvers(): void {
+  const P = Promise as unknown as { withResolvers?: () => unknown };
+  if (typeof P.withResolvers === 'function') return;
+  P.withResolvers = () => {
+    let resolve!: (v: unknown) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    return { promise, resolve, reject };
+  };
+}
+
+function newRunId(): string {
+  const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `local-${t}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/**
+ * `batchctl run-local`: runs the workflow the stack synthesizes, through aws-local-stepfunctions,
+ * on one machine. Lambda tasks call the real handlers in-process with the environment the stack
+ * gives them; Batch tasks run the worker entrypoint as child processes; S3 is s3rver on loopback.
+ */
+export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult> {
+  checkOptions(options);
+  const started = Date.now();
+  const workers = options.workers ?? Math.max(1, os.cpus().length);
+  const runId = options.runId ?? newRunId();
+  ensurePromiseWithResolvers();
+  const stateDir = options.stateDir ?? path.join(os.tmpdir(), 'batchctl-run-local');
+  fs.mkdirSync(stateDir, { recursive: true });
+  const reporter = options.reporter ?? silentReporter;
+
+  const tSynth = Date.now();
+  const { definition, template, functionArns } = synthesizeWorkflow({
+    bucketName: LOCAL_BUCKET,
+    settings: {
+      lambdaMaxRecords: options.lambdaMaxRecords ?? DEFAULT_LOCAL_LAMBDA_MAX_RECORDS,
+      toleratedFailurePercentage: options.toleratedFailurePercentage ?? 0,
+    },
+  });
+  const local = toLocalDefinition(definition);
+  const synthMs = Date.now() - tSynth;
+
+  const { server, endpoint } = await startS3(path.join(stateDir, 's3'));
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'run-local-'));
+  const children = new Set<ChildProcess>();
+  const s3 = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  const workerEnvBase: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_ENDPOINT_URL_S3: endpoint,
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    S3_FORCE_PATH_STYLE: 'true',
+    LOG_LEVEL: 'info',
+    ...options.workerEnv,
+  };
+  let aborted = false;
+  const onAbort = (): void => {
+    aborted = true;
+    for (const c of children) c.kill('SIGTERM');
+  };
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const key = `inputs/${runId}/${path.basename(options.input)}`;
+  try {
+    // A fixed part size keeps the ETag of the same file the same, which a restarted run checks.
+    const tUpload = Date.now();
+    await new Upload({ client: s3, params: { Bucket: LOCAL_BUCKET, Key: key, Body: fs.createReadStream(options.input) }, partSize: 64 * 1024 * 1024, queueSize: 1 }).done();
+    const workerJs = await bundleWorker(scratch);
+    const uploadMs = Date.now() - tUpload;
+
+    const envOf = (params: unknown): Record<string, string> => {
+      const arn = (params as { FunctionName?: string }).FunctionName;
+      const id = Object.keys(functionArns).find((k) => functionArns[k] === arn);
+      const fn = id ? (template.Resources as Record<string, { Properties: { Environment?: { Variables?: Record<string, unknown> } } }>)[id] : undefined;
+      if (!fn) throw new Error(`no function in the synthesized template for ${arn}`);
+      const vars = fn.Properties.Environment?.Variables ?? {};
+      return Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+    };
+    const payloadOf = (params: unknown): unknown => (params as { Payload: unknown }).Payload;
+
+    const limit = pLimit(workers);
+    const invocations = { lambda: 0, batch: 0 };
+    let chunkCount = 0;
+    let estimatedRecords = 0;
+    let chunksDone = 0;
+    let chunksFailed = 0;
+    let records = 0;
+    const progress = (): void =>
+      reporter.update({ chunksDone, chunksFailed, chunkCount, records, estimatedRecords, elapsedMs: Date.now() - started });
+    // A chunk counts as finished once its done-marker or failure record is in S3 (what a restart sees).
+    const finished = (index: number, ok: boolean, n = 0): void => {
+      if (ok) chunksDone++;
+      else chunksFailed++;
+      records += n;
+      progress();
+      options.onChunkFinished?.({ index, ok });
+    };
+    const batchRecords = new Map<number, number>();
+    const chunkTimings: { index: number; route: 'lambda' | 'batch'; records: number; durationMs: number }[] = [];
+    const delivered = { queue: [] as unknown[], events: [] as unknown[] };
+
+    const handlers: Record<string, TaskHandler> = {
+      [STATE_NAMES.validate]: async (params) => {
+        const handler = createValidateHandler({ s3, env: envOf(params) });
+        return { StatusCode: 200, Payload: await handler(payloadOf(params) as never) };
+      },
+      [STATE_NAMES.plan]: async (params) => {
+        const out = await createPlannerHandler({ s3, env: envOf(params) })(payloadOf(params));
+        chunkCount = out.chunkCount;
+        estimatedRecords = out.estimatedRecords;
+        chunksDone = 0;
+        reporter.start(out.chunkCount - out.chunksDone, out.estimatedRecords);
+        return { StatusCode: 200, Payload: out };
+      },
+      [LOAD_MANIFEST_STATE]: async (params) => {
+        const { Bucket, Key } = params as { Bucket: string; Key: string };
+        const res = await s3.send(new GetObjectCommand({ Bucket, Key }));
+        const items = parseManifest(await res.Body!.transformToString());
+        chunkCount = items.filter((c) => !c.done).length;
+        return items;
+      },
+      [STATE_NAMES.lambdaChunk]: (params) =>
+        limit(async () => {
+          const event = payloadOf(params) as ChunkEvent;
+          const env = envOf(params);
+          invocations.lambda++;
+          const t0 = Date.now();
+          const out = await runChunk(event, { s3, runsBucket: env.RUNS_BUCKET });
+          chunkTimings.push({ index: event.chunk.index, route: 'lambda', records: out.records, durationMs: Date.now() - t0 });
+          finished(event.chunk.index, true, out.records);
+          return { StatusCode: 200, Payload: out };
+        }),
+      [STATE_NAMES.batchChunk]: (params) =>
+        limit(async () => {
+          if (aborted) throw new Error('run aborted');
+          const p = params as { JobName: string; ContainerOverrides: { Environment: { Name: string; Value: string }[] } };
+          const env: NodeJS.ProcessEnv = { ...workerEnvBase };
+          for (const e of p.ContainerOverrides.Environment) env[e.Name] = String(e.Value);
+          const index = Number(/-chunk-(\d+)$/.exec(p.JobName)?.[1] ?? -1);
+          invocations.batch++;
+          const t0 = Date.now();
+          const { code, stderr, summary } = await runWorkerProcess(workerJs, env, children);
+          if (code === 0) chunkTimings.push({ index, route: 'batch', records: summary?.records ?? 0, durationMs: Date.now() - t0 });
+          if (code !== 0) {
+            const err = new Error(
+              JSON.stringify({ Status: 'FAILED', StatusReason: `worker exited with code ${code}: ${lastLine(stderr)}`, Container: { ExitCode: code } }),
+            );
+            err.name = 'States.TaskFailed';
+            throw err;
+          }
+          batchRecords.set(index, summary?.records ?? 0);
+          return { JobId: p.JobName, JobName: p.JobName, Status: 'SUCCEEDED' };
+        }),
+      [STATE_NAMES.batchDone]: async (params) => {
+        const out = await putObjectTask(s3)(params);
+        const index = Number(/(\d+)$/.exec((params as { Key: string }).Key)?.[1] ?? -1);
+        finished(index, true, batchRecords.get(index) ?? 0);
+        return out;
+      },
+      [STATE_NAMES.recordFailure]: async (params) => {
+        const out = await putObjectTask(s3)(params);
+        finished(Number(/(\d+)\.json$/.exec((params as { Key: string }).Key)?.[1] ?? -1), false);
+        return out;
+      },
+      [STATE_NAMES.aggregate]: async (params) => ({
+        StatusCode: 200,
+        Payload: await createAggregateHandler({ s3, env: envOf(params) })(payloadOf(params) as never),
+      }),
+      [STATE_NAMES.sendSqs]: async (params) => {
+        delivered.queue.push((params as { MessageBody: unknown }).MessageBody);
+        return { MessageId: `local-${delivered.queue.length}` };
+      },
+      [STATE_NAMES.putEvent]: async (params) => {
+        for (const e of (params as { Entries: { Detail: unknown }[] }).Entries) delivered.events.push(e.Detail);
+        return { Entries: [{ EventId: `local-${delivered.events.length}` }], FailedEntryCount: 0 };
+      },
+    };
+    checkEveryTaskHandled(local, handlers);
+
+    const machine = new StateMachine(local as never, { validationOptions: { checkArn: false } });
+    const input = {
+      runId,
+      bucket: LOCAL_BUCKET,
+      key,
+      operation: options.operation,
+      ...(options.chunkRecords !== undefined ? { chunkRecords: options.chunkRecords } : {}),
+      ...(options.operationConfig !== undefined ? { operationConfig: options.operationConfig } : {}),
+    };
+    const tExec = Date.now();
+    const execution = machine.run(input, {
+      overrides: { taskResourceLocalHandlers: handlers as never },
+      context: { Execution: { Id: `local:${runId}`, Name: runId, Input: input, StartTime: new Date(started).toISOString() } },
+    });
+    const stop = (): void => execution.abort();
+    options.signal?.addEventListener('abort', stop, { once: true });
+    if (options.signal?.aborted) stop();
+    let output: unknown;
+    try {
+      output = await execution.result;
+    } catch (err) {
+      if (aborted) throw new Error(`run ${runId} aborted; run again with --run-id ${runId} to continue it`);
+      // A FAILED run ends in the RunFailed state after delivering its summary: report that summary.
+      if (delivered.queue.length === 0) throw err;
+    } finally {
+      options.signal?.removeEventListener('abort', stop);
+      reporter.stop();
+    }
+    const executionMs = Date.now() - tExec;
+    const summary = (delivered.queue[delivered.queue.length - 1] ?? output) as RunSummary;
+    let outputPath: string | undefined;
+    if (summary.result) outputPath = await writeOutput(s3, summary, options.output);
+    return {
+      summary,
+      status: summary.status,
+      runId,
+      outputPath,
+      chunkCount: summary.chunks?.total ?? 0,
+      invocations,
+      records: summary.records ?? 0,
+      durationMs: Date.now() - started,
+      delivered,
+      phases: { synthMs, uploadMs, executionMs },
+      chunkTimings,
+    };
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    for (const c of children) c.kill('SIGKILL');
+    // The uploaded copy of the input is the bulk of the state dir; every invocation uploads it again
+    // (same bytes, same ETag, so a restarted run still matches its plan).
+    await s3.send(new DeleteObjectCommand({ Bucket: LOCAL_BUCKET, Key: key })).catch(() => undefined);
+    s3.destroy();
+    await server.close();
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+function putObjectTask(s3: S3Client): TaskHandler {
+  return async (params) => {
+    const p = params as { Bucket: string; Key: string; Body: unknown; ContentType?: string };
+    // Objects come from the Body.$ adaptation in toLocalDefinition (what States.JsonToString does on AWS).
+    const body = typeof p.Body === 'string' ? p.Body : JSON.stringify(p.Body);
+    await s3.send(new PutObjectCommand({ Bucket: p.Bucket, Key: p.Key, Body: body, ContentType: p.ContentType }));
+    return { ETag: 'local' };
+  };
+}
+
+/** Every Task state of the local definition must have a local handler, or the interpreter would call AWS. */
+function checkEveryTaskHandled(def: AslDefinition, handlers: Record<string, TaskHandler>): void {
+  const missing: string[] = [];
+  const visit = (states: Record<string, Record<string, unknown>>): void => {
+    for (const [name, s] of Object.entries(states)) {
+      if (s.Type === 'Task' && !handlers[name]) missing.push(name);
+      const proc = s.ItemProcessor as { States: Record<string, Record<string, unknown>> } | undefined;
+      if (proc) visit(proc.States);
+      for (const b of (s.Branches as { States: Record<string, Record<string, unknown>> }[] | undefined) ?? []) visit(b.States);
+    }
+  };
+  visit(def.States as never);
+  if (missing.length > 0) throw new Error(`the workflow has Task states without a local handler: ${missing.join(', ')}`);
+}
+
+async function runWorkerProcess(
+  workerJs: string,
+  env: NodeJS.ProcessEnv,
+  children: Set<ChildProcess>,
+): Promise<{ code: number; stderr: string; summary?: { records?: number } }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--enable-source-maps', workerJs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let stderr = '';
+    let tail = '';
+    let summary: { records?: number } | undefined;
+    child.stdout!.on('data', (d: Buffer) => {
+      const text = tail + d.toString();
+      const lines = text.split('\n');
+      tail = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line.includes('"summary":true')) {
+          try {
+            summary = JSON.parse(line) as { records?: number };
+          } catch {
+            // not a JSON line
+          }
+        }
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-8000);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      children.delete(child);
+      resolve({ code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1), stderr, summary });
+    });
+  });
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split('\n');
+  return lines[lines.length - 1] ?? '';
+}
+
+/** The merged document, or for record-output operations the chunk outputs concatenated in input order. */
+async function writeOutput(s3: S3Client, summary: RunSummary, output: string): Promise<string> {
+  const target = path.resolve(output);
+  if (summary.parts) {
+    const res = await s3.send(new GetObjectCommand({ Bucket: summary.parts.bucket, Key: summary.parts.key }));
+    const parts = JSON.parse(await res.Body!.transformToString()) as { bucket: string; key: string }[];
+    const out = fs.createWriteStream(target);
+    for (const part of parts) {
+      const obj = await s3.send(new GetObjectCommand({ Bucket: part.bucket, Key: part.key }));
+      for await (const chunk of obj.Body as AsyncIterable<Buffer>) {
+        if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+      }
+    }
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    return target;
+  }
+  const res = await s3.send(new GetObjectCommand({ Bucket: summary.result!.bucket, Key: summary.result!.key }));
+  fs.writeFileSync(target, await res.Body!.transformToString());
+  return target;
+}

@@ -1,0 +1,192 @@
+import { CfnOutput, Duration, Stack, StackProps, TimeZone } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { QueueTriggeredJobs } from '../api/queue-triggered-jobs';
+import { SubmitApi } from '../api/submit-api';
+import { JobCleanup } from '../cleanup/job-cleanup';
+import { Ec2ComputeEnvironment } from '../compute/ec2-compute-environment';
+import { FargateComputeEnvironment } from '../compute/fargate-compute-environment';
+import { ScheduledJob } from '../jobs/scheduled-job';
+import { WorkerJobDefinition } from '../jobs/worker-job-definition';
+import { BatchMonitoring } from '../monitoring/batch-monitoring';
+import { BatchNetwork } from '../network/batch-network';
+import { CompletionWebhook } from '../notifications/completion-webhook';
+import { JobNotifications } from '../notifications/job-notifications';
+import { BatchJobQueue } from '../queue/batch-job-queue';
+import { StagingBuckets } from '../storage/staging-buckets';
+import { StageConfig } from './stage-config';
+
+export interface BatchPlatformStackProps extends StackProps {
+  /** Stage settings (see `STAGES` in stage-config.ts). */
+  readonly config: StageConfig;
+}
+
+/**
+ * The whole platform for one stage: network without NAT, staging buckets, Spot-first EC2 queue with an
+ * On-Demand fallback, an optional Fargate queue, worker job definitions for both, and the outputs
+ * `batchctl --stack` reads.
+ */
+export class BatchPlatformStack extends Stack {
+  public readonly config: StageConfig;
+  public readonly network: BatchNetwork;
+  public readonly buckets: StagingBuckets;
+  public readonly computeEnvironments: Ec2ComputeEnvironment[];
+  public readonly jobQueue: BatchJobQueue;
+  public readonly jobDefinition: WorkerJobDefinition;
+  public readonly fargateComputeEnvironments: FargateComputeEnvironment[];
+  public readonly fargateJobQueue?: BatchJobQueue;
+  public readonly fargateJobDefinition?: WorkerJobDefinition;
+  public readonly notifications: JobNotifications;
+  public readonly webhook: CompletionWebhook;
+  public readonly monitoring: BatchMonitoring;
+  public readonly cleanup: JobCleanup;
+  public readonly scheduledJobs: ScheduledJob[];
+  public readonly submitApi: SubmitApi;
+  public readonly queueTriggeredJobs: QueueTriggeredJobs;
+
+  constructor(scope: Construct, id: string, props: BatchPlatformStackProps) {
+    super(scope, id, props);
+    const config = props.config;
+    this.config = config;
+
+    this.network = new BatchNetwork(this, 'Network', {
+      natGateways: config.natGateways,
+      enableSsmEndpoints: config.ssmEndpoints,
+      flowLogRetention: config.logRetention,
+      removalPolicy: config.removalPolicy,
+    });
+    const placement = {
+      vpc: this.network.vpc,
+      vpcSubnets: this.network.subnetSelection,
+      securityGroups: [this.network.batchSecurityGroup],
+    };
+
+    this.buckets = new StagingBuckets(this, 'Staging', {
+      removalPolicy: config.removalPolicy,
+      autoDeleteObjects: false,
+    });
+
+    // Spot first, On-Demand as the fallback the queue turns to when Spot has no capacity.
+    this.computeEnvironments = [];
+    if (config.useSpot) {
+      this.computeEnvironments.push(
+        new Ec2ComputeEnvironment(this, 'SpotCompute', { ...placement, capacity: 'SPOT', maxvCpus: config.maxvCpus }),
+      );
+    }
+    this.computeEnvironments.push(
+      new Ec2ComputeEnvironment(this, 'OnDemandCompute', { ...placement, capacity: 'ON_DEMAND', maxvCpus: config.maxvCpus }),
+    );
+    this.jobQueue = new BatchJobQueue(this, 'JobQueue', {
+      computeEnvironments: this.computeEnvironments,
+      runnableTimeout: Duration.minutes(config.runnableTimeoutMinutes),
+    });
+
+    // The staging buckets exist only for jobs: the worker reads any input and writes (and reads back
+    // checkpoints of) any output, whether it runs as a job (jobs/), a workflow chunk (runs/) or a
+    // scheduled job. Narrower prefixes would make one of those fail with AccessDenied on AWS.
+    const jobIo = {
+      inputBucket: this.buckets.inputBucket,
+      inputPrefix: '',
+      outputBucket: this.buckets.outputBucket,
+      outputPrefix: '',
+      allowOutputRead: true,
+      timeout: Duration.minutes(config.jobTimeoutMinutes),
+      logRetention: config.logRetention as logs.RetentionDays,
+    };
+    this.jobDefinition = new WorkerJobDefinition(this, 'WorkerJob', { ...jobIo, platform: 'EC2' });
+
+    this.fargateComputeEnvironments = [];
+    if (config.fargate) {
+      this.fargateComputeEnvironments.push(
+        new FargateComputeEnvironment(this, 'FargateSpotCompute', { ...placement, spot: true, maxvCpus: config.maxvCpus }),
+        new FargateComputeEnvironment(this, 'FargateCompute', { ...placement, spot: false, maxvCpus: config.maxvCpus }),
+      );
+      this.fargateJobQueue = new BatchJobQueue(this, 'FargateJobQueue', {
+        computeEnvironments: this.fargateComputeEnvironments,
+        runnableTimeout: Duration.minutes(config.runnableTimeoutMinutes),
+      });
+      this.fargateJobDefinition = new WorkerJobDefinition(this, 'FargateWorkerJob', { ...jobIo, platform: 'FARGATE' });
+    }
+
+    // Job lifecycle: notifications -> verified webhook, metrics + alarms, cleanup, schedules.
+    const queues = [this.jobQueue.jobQueue, ...(this.fargateJobQueue ? [this.fargateJobQueue.jobQueue] : [])];
+    const definitions = [this.jobDefinition.jobDefinition, ...(this.fargateJobDefinition ? [this.fargateJobDefinition.jobDefinition] : [])];
+    this.notifications = new JobNotifications(this, 'Notifications', { jobQueues: queues, sqsSubscription: true });
+    this.webhook = new CompletionWebhook(this, 'CompletionWebhook', {
+      topics: [this.notifications.topic],
+      outputBucket: this.buckets.outputBucket,
+      tableRemovalPolicy: config.removalPolicy,
+      accessLogRetention: config.logRetention,
+    });
+    this.notifications.addWebhook(this.webhook.url);
+    this.monitoring = new BatchMonitoring(this, 'Monitoring', { jobQueues: queues });
+    this.cleanup = new JobCleanup(this, 'Cleanup', {
+      jobQueues: queues,
+      jobDefinitions: definitions,
+      stuckAfter: Duration.minutes(config.runnableTimeoutMinutes * 2),
+      maxRunTime: Duration.minutes(config.jobTimeoutMinutes * 2),
+    });
+    this.scheduledJobs = config.schedules.map(
+      (s) =>
+        new ScheduledJob(this, s.name, {
+          jobQueue: this.jobQueue.jobQueue,
+          jobDefinition: this.jobDefinition.jobDefinition,
+          jobName: s.name,
+          schedule: scheduler.ScheduleExpression.cron({ ...s.cron, timeZone: TimeZone.of(s.timeZone) }),
+          environment: {
+            JOB_ID: s.name,
+            OPERATION: s.operation,
+            INPUT_S3_BUCKET: this.buckets.inputBucket.bucketName,
+            INPUT_S3_KEY: s.inputKey,
+            OUTPUT_S3_BUCKET: this.buckets.outputBucket.bucketName,
+            OUTPUT_S3_KEY: s.outputKey,
+          },
+        }),
+    );
+    // Submission: HTTP API (IAM auth) and SQS-triggered jobs, both thin Lambdas over BatchJobClient.
+    const submitTarget = {
+      jobQueue: this.jobQueue.jobQueue,
+      jobDefinition: this.jobDefinition.jobDefinition,
+      inputBucket: this.buckets.inputBucket,
+      outputBucket: this.buckets.outputBucket,
+    };
+    this.submitApi = new SubmitApi(this, 'SubmitApi', { ...submitTarget, accessLogRetention: config.logRetention });
+    this.queueTriggeredJobs = new QueueTriggeredJobs(this, 'QueueTriggeredJobs', submitTarget);
+
+    const api = this.submitApi;
+    this.watch([this.webhook.handler, this.cleanup.function, api.submitFunction, api.statusFunction, api.cancelFunction, this.queueTriggeredJobs.submitFunction], [
+      this.queueTriggeredJobs.deadLetterQueue,
+      this.notifications.deadLetterQueue,
+      ...(this.notifications.subscriptionDeadLetterQueue ? [this.notifications.subscriptionDeadLetterQueue] : []),
+      ...this.scheduledJobs.map((j) => j.deadLetterQueue),
+    ]);
+
+    this.addOutputs();
+  }
+
+  /** Alarms on every Lambda's errors and every dead-letter queue's depth, to the operations topic. */
+  private watch(functions: lambda.IFunction[], deadLetterQueues: sqs.IQueue[]): void {
+    functions.forEach((fn) => this.monitoring.addLambdaErrorAlarm(fn));
+    deadLetterQueues.forEach((q) => this.monitoring.addDlqAlarm(q));
+  }
+
+  /** Outputs read by `batchctl --stack <name>` (keys are a contract: see README). */
+  private addOutputs(): void {
+    new CfnOutput(this, 'JobQueueArn', { value: this.jobQueue.jobQueue.jobQueueArn, description: 'EC2 (Spot first) job queue' });
+    new CfnOutput(this, 'JobDefinitionArn', { value: this.jobDefinition.jobDefinition.jobDefinitionArn, description: 'Worker job definition (EC2)' });
+    if (this.fargateJobQueue && this.fargateJobDefinition) {
+      new CfnOutput(this, 'FargateJobQueueArn', { value: this.fargateJobQueue.jobQueue.jobQueueArn, description: 'Fargate (Spot first) job queue' });
+      new CfnOutput(this, 'FargateJobDefinitionArn', { value: this.fargateJobDefinition.jobDefinition.jobDefinitionArn, description: 'Worker job definition (Fargate)' });
+    }
+    new CfnOutput(this, 'InputBucketName', { value: this.buckets.inputBucket.bucketName, description: 'Staging bucket for job inputs' });
+    new CfnOutput(this, 'OutputBucketName', { value: this.buckets.outputBucket.bucketName, description: 'Staging bucket for job outputs' });
+    new CfnOutput(this, 'SubmitApiUrl', { value: this.submitApi.api.url, description: 'HTTP submit API (IAM auth): POST /jobs' });
+    new CfnOutput(this, 'SubmitQueueUrl', { value: this.queueTriggeredJobs.queue.queueUrl, description: 'SQS queue whose messages become jobs' });
+    new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn, description: 'SNS topic: one JSON message per job state change' });
+    new CfnOutput(this, 'WebhookUrl', { value: this.webhook.url, description: 'Completion webhook (SNS HTTPS subscriber)' });
+    new CfnOutput(this, 'OperationsTopicArn', { value: this.monitoring.operationsTopic.topicArn, description: 'Alarm notifications' });
+  }
+}

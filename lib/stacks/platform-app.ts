@@ -1,0 +1,42 @@
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { BatchPlatformStack } from './batch-platform-stack';
+import { StageConfig } from './stage-config';
+import { ChunkedProcessingStack } from '../workflow/chunked-processing-stack';
+
+export interface PlatformStacks {
+  readonly platform: BatchPlatformStack;
+  readonly workflow: ChunkedProcessingStack;
+}
+
+/**
+ * Adds one stage's stacks to an app: `BatchPlatform-<stage>` and `ChunkedProcessing-<stage>` built on it.
+ * `bin/app.ts` and the tests both call this, so the tests check exactly what `cdk synth` deploys.
+ */
+export function addPlatformStacks(app: App, config: StageConfig): PlatformStacks {
+  const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
+  const tags = { project: 'cdk-batch-platform', stage: config.stage };
+  const platform = new BatchPlatformStack(app, `BatchPlatform-${config.stage}`, {
+    config,
+    env,
+    tags,
+    description: `cdk-batch-platform: AWS Batch platform (${config.stage})`,
+  });
+  const workflow = new ChunkedProcessingStack(app, `ChunkedProcessing-${config.stage}`, {
+    env,
+    tags,
+    description: `cdk-batch-platform: chunked processing workflow (${config.stage})`,
+    stage: config,
+    jobQueue: platform.jobQueue.jobQueue,
+    jobDefinition: platform.jobDefinition.jobDefinition,
+    bucket: platform.buckets.outputBucket,
+    inputBuckets: [platform.buckets.inputBucket],
+    alarmTopic: platform.monitoring.operationsTopic,
+  });
+  return { platform, workflow };
+}
+
+/** Runs cdk-nag's AwsSolutions pack on every synth: an unacknowledged finding fails it. */
+export function addComplianceChecks(app: App): void {
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+}

@@ -1,0 +1,95 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
+
+/** Names of the stages this app knows; `cdk synth -c stage=<name>` picks one. */
+export const STAGE_NAMES = ['dev', 'prod'] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
+
+/**
+ * Everything that differs between stages, in one typed place. `bin/app.ts` reads `-c stage=...`
+ * once and hands the matching object to the stacks.
+ */
+export interface StageConfig {
+  readonly stage: StageName;
+  /** Upper bound of the Spot (and On-Demand) compute environments. */
+  readonly maxvCpus: number;
+  /** Spot first with On-Demand fallback (`true`), or On-Demand only (`false`). */
+  readonly useSpot: boolean;
+  /** Also create a Fargate (Spot) queue for small jobs that must start fast. */
+  readonly fargate: boolean;
+  /** NAT gateways for the VPC (0 = VPC endpoints only, no NAT bill). */
+  readonly natGateways: number;
+  /** SSM / SSM messages / EC2 messages endpoints (Session Manager access to instances). */
+  readonly ssmEndpoints: boolean;
+  /** Retention of every log group of the stage. */
+  readonly logRetention: logs.RetentionDays;
+  /** What happens to buckets and logs when the stack is deleted. */
+  readonly removalPolicy: RemovalPolicy;
+  /** Time a job may stay RUNNABLE (no capacity / misconfiguration) before the queue cancels it. */
+  readonly runnableTimeoutMinutes: number;
+  /** Worker job timeout. */
+  readonly jobTimeoutMinutes: number;
+  /** Jobs submitted on a schedule (EventBridge Scheduler), e.g. the nightly road-defect aggregation. */
+  readonly schedules: readonly ScheduledJobConfig[];
+}
+
+/** One job the stage submits on a schedule. */
+export interface ScheduledJobConfig {
+  /** Construct id and job name. */
+  readonly name: string;
+  /** Cron fields in `timeZone` (IANA name). */
+  readonly cron: { readonly minute: string; readonly hour: string; readonly weekDay?: string };
+  readonly timeZone: string;
+  /** Worker operation and its input/output keys in the staging buckets. */
+  readonly operation: string;
+  readonly inputKey: string;
+  readonly outputKey: string;
+}
+
+/** The seed workload: road-defect statistics and heatmap every night at 02:00 Berlin time. */
+const NIGHTLY_ROAD_DEFECTS: ScheduledJobConfig = {
+  name: 'NightlyRoadDefects',
+  cron: { minute: '0', hour: '2' },
+  timeZone: 'Europe/Berlin',
+  operation: 'aggregate-defects',
+  inputKey: 'inputs/road-defects/latest.jsonl',
+  outputKey: 'outputs/road-defects/nightly.json',
+};
+
+export const STAGES: Record<StageName, StageConfig> = {
+  dev: {
+    stage: 'dev',
+    maxvCpus: 64,
+    useSpot: true,
+    fargate: true,
+    natGateways: 0,
+    ssmEndpoints: false,
+    logRetention: logs.RetentionDays.TWO_WEEKS,
+    removalPolicy: RemovalPolicy.DESTROY,
+    runnableTimeoutMinutes: 60,
+    jobTimeoutMinutes: 60,
+    schedules: [],
+  },
+  prod: {
+    stage: 'prod',
+    maxvCpus: 256,
+    useSpot: true,
+    fargate: true,
+    natGateways: 0,
+    ssmEndpoints: true,
+    logRetention: logs.RetentionDays.THREE_MONTHS,
+    removalPolicy: RemovalPolicy.RETAIN,
+    runnableTimeoutMinutes: 240,
+    jobTimeoutMinutes: 240,
+    schedules: [NIGHTLY_ROAD_DEFECTS],
+  },
+};
+
+/** Resolves `-c stage=<name>`; an unknown name fails with the list of known ones. */
+export function stageConfig(name: unknown): StageConfig {
+  const stage = name ?? 'dev';
+  if (typeof stage !== 'string' || !(STAGE_NAMES as readonly string[]).includes(stage)) {
+    throw new Error(`context stage (${JSON.stringify(stage)}) is unknown; allowed: ${STAGE_NAMES.join(', ')}`);
+  }
+  return STAGES[stage as StageName];
+}

@@ -1,0 +1,156 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { BatchPlatformStack } from '../../../lib/stacks/batch-platform-stack';
+import { addPlatformStacks, PlatformStacks } from '../../../lib/stacks/platform-app';
+import { STAGES } from '../../../lib/stacks/stage-config';
+import { appWithCdkJson } from '../../support/app';
+
+// Synthesizing a stage bundles every Lambda: each stage is built once and shared by the tests.
+const built = new Map<string, PlatformStacks>();
+function stacksFor(stage: 'dev' | 'prod'): PlatformStacks {
+  if (!built.has(stage)) built.set(stage, addPlatformStacks(appWithCdkJson({ stage }), STAGES[stage]));
+  return built.get(stage)!;
+}
+function platformFor(stage: 'dev' | 'prod'): BatchPlatformStack {
+  return stacksFor(stage).platform;
+}
+
+describe('BatchPlatformStack', () => {
+  const dev = platformFor('dev');
+  const devTemplate = Template.fromStack(dev);
+  const prodTemplate = Template.fromStack(platformFor('prod'));
+
+  test('is named BatchPlatform-<stage>', () => {
+    expect(dev.stackName).toBe('BatchPlatform-dev');
+    expect(platformFor('prod').stackName).toBe('BatchPlatform-prod');
+  });
+
+  test('the EC2 queue tries Spot first and falls back to On-Demand', () => {
+    const ces = devTemplate.findResources('AWS::Batch::ComputeEnvironment');
+    const spotId = Object.keys(ces).find((id) => ces[id].Properties.ComputeResources?.Type === 'SPOT');
+    const onDemandId = Object.keys(ces).find((id) => ces[id].Properties.ComputeResources?.Type === 'EC2');
+    expect(spotId).toBeDefined();
+    expect(onDemandId).toBeDefined();
+    devTemplate.hasResourceProperties('AWS::Batch::JobQueue', {
+      ComputeEnvironmentOrder: [
+        { ComputeEnvironment: { 'Fn::GetAtt': [spotId, 'ComputeEnvironmentArn'] }, Order: 1 },
+        { ComputeEnvironment: { 'Fn::GetAtt': [onDemandId, 'ComputeEnvironmentArn'] }, Order: 2 },
+      ],
+    });
+  });
+
+  test('compute environments are sized by the stage', () => {
+    devTemplate.hasResourceProperties('AWS::Batch::ComputeEnvironment', {
+      ComputeResources: Match.objectLike({ Type: 'SPOT', MaxvCpus: STAGES.dev.maxvCpus, MinvCpus: 0 }),
+    });
+    prodTemplate.hasResourceProperties('AWS::Batch::ComputeEnvironment', {
+      ComputeResources: Match.objectLike({ Type: 'SPOT', MaxvCpus: STAGES.prod.maxvCpus }),
+    });
+  });
+
+  test('has no NAT gateway: Batch reaches AWS through VPC endpoints', () => {
+    devTemplate.resourceCountIs('AWS::EC2::NatGateway', 0);
+    devTemplate.resourceCountIs('AWS::EC2::VPCEndpoint', 7);
+  });
+
+  test('a Fargate queue with Fargate Spot first and its own job definition', () => {
+    devTemplate.resourceCountIs('AWS::Batch::JobQueue', 2);
+    devTemplate.hasResourceProperties('AWS::Batch::JobDefinition', { PlatformCapabilities: ['FARGATE'] });
+    devTemplate.hasResourceProperties('AWS::Batch::ComputeEnvironment', {
+      ComputeResources: Match.objectLike({ Type: 'FARGATE_SPOT' }),
+    });
+  });
+
+  test('prod retains its buckets; dev deletes them with the stack', () => {
+    const retained = Object.values(prodTemplate.findResources('AWS::S3::Bucket')).map((b) => b.DeletionPolicy);
+    const deleted = Object.values(devTemplate.findResources('AWS::S3::Bucket')).map((b) => b.DeletionPolicy);
+    expect(new Set(retained)).toEqual(new Set(['Retain']));
+    expect(new Set(deleted)).toEqual(new Set(['Delete']));
+  });
+
+  test('prod adds the SSM endpoints; dev does not', () => {
+    prodTemplate.resourceCountIs('AWS::EC2::VPCEndpoint', 10);
+  });
+
+  test('exports the outputs batchctl --stack reads', () => {
+    const outputs = Object.keys(devTemplate.findOutputs('*'));
+    expect(outputs).toEqual(
+      expect.arrayContaining([
+        'JobQueueArn', 'JobDefinitionArn', 'FargateJobQueueArn', 'FargateJobDefinitionArn', 'InputBucketName', 'OutputBucketName',
+        'SubmitApiUrl', 'NotificationTopicArn', 'WebhookUrl', 'OperationsTopicArn',
+      ]),
+    );
+  });
+
+  test('prod submits the nightly road-defect aggregation at 02:00 Berlin time; dev schedules nothing', () => {
+    prodTemplate.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 2 * * ? *)',
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+    });
+    devTemplate.resourceCountIs('AWS::Scheduler::Schedule', 0);
+  });
+
+  test('the worker may read back its own checkpoints in the output bucket', () => {
+    devTemplate.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Action: Match.arrayWith(['s3:GetObject*', 's3:PutObject']), Effect: 'Allow' }),
+        ]),
+      },
+      Roles: Match.arrayWith([{ Ref: Match.stringLikeRegexp('^WorkerJobJobRole') }]),
+    });
+  });
+
+  test('every Lambda and dead-letter queue has an alarm', () => {
+    const functions = Object.keys(devTemplate.findResources('AWS::Lambda::Function'));
+    const alarms = Object.values(devTemplate.findResources('AWS::CloudWatch::Alarm'));
+    const watchedFunctions = alarms
+      .filter((a) => a.Properties.MetricName === 'Errors')
+      .map((a) => a.Properties.Dimensions[0].Value.Ref);
+    // CDK's own singleton Lambdas (custom-resource providers) are not ours to alarm on.
+    const ours = functions.filter((id) => !/^(AWS|CustomS3AutoDeleteObjects|LogRetention)/.test(id));
+    expect(new Set(watchedFunctions)).toEqual(new Set(ours));
+    const queues = Object.entries(devTemplate.findResources('AWS::SQS::Queue'))
+      .filter(([, q]) => q.Properties.RedrivePolicy === undefined)
+      .map(([id]) => id);
+    const watchedQueues = alarms
+      .filter((a) => a.Properties.MetricName === 'ApproximateNumberOfMessagesVisible')
+      .map((a) => a.Properties.Dimensions[0].Value['Fn::GetAtt'][0]);
+    expect(new Set(watchedQueues)).toEqual(new Set(queues));
+  });
+
+  test('matches the snapshot (asset hashes masked)', () => {
+    expect(devTemplate.toJSON()).toMatchSnapshot();
+  });
+});
+
+describe('ChunkedProcessingStack of a stage', () => {
+  const { platform, workflow } = stacksFor('dev');
+  const template = Template.fromStack(workflow);
+
+  test('is named ChunkedProcessing-<stage> and deploys after the platform it uses', () => {
+    expect(workflow.stackName).toBe('ChunkedProcessing-dev');
+    expect(workflow.dependencies).toContain(platform);
+  });
+
+  test('submits Batch chunks to the platform queue and job definition only', () => {
+    const json = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    expect(json).toContain('batch:SubmitJob');
+    expect(json).toMatch(/Fn::ImportValue.*JobQueue/);
+    expect(json).not.toMatch(/"Action":"batch:SubmitJob","Effect":"Allow","Resource":"\*"/);
+  });
+
+  test('alarms on every workflow Lambda, failed runs and the summary DLQ, to the operations topic', () => {
+    const functions = Object.keys(template.findResources('AWS::Lambda::Function')).filter((id) => !/^(AWS|LogRetention)/.test(id));
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    const watched = alarms.filter((a) => a.Properties.MetricName === 'Errors').map((a) => a.Properties.Dimensions[0].Value.Ref);
+    expect(new Set(watched)).toEqual(new Set(functions));
+    expect(alarms.map((a) => a.Properties.MetricName)).toEqual(expect.arrayContaining(['ExecutionsFailed', 'ApproximateNumberOfMessagesVisible']));
+    for (const a of alarms) {
+      expect(JSON.stringify(a.Properties.AlarmActions)).toMatch(/Fn::ImportValue.*OperationsTopic/);
+    }
+  });
+
+  test('matches the snapshot (asset hashes masked)', () => {
+    expect(template.toJSON()).toMatchSnapshot();
+  });
+});
