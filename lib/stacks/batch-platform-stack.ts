@@ -1,6 +1,5 @@
 import { CfnOutput, Duration, Stack, StackProps, TimeZone } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -25,8 +24,10 @@ export interface BatchPlatformStackProps extends StackProps {
 }
 
 /**
- * The whole platform for one stage: network without NAT, staging buckets, Spot-first EC2 queue with an
- * On-Demand fallback, an optional Fargate queue, worker job definitions for both, and the outputs
+ * The whole platform for one stage: network without NAT, staging buckets, a Spot-first EC2 queue with
+ * an On-Demand fallback, an optional Fargate queue, worker job definitions for both, completion
+ * notifications with a verified webhook, monitoring (alarms on every Lambda and DLQ of the stack),
+ * cleanup, scheduled jobs, the submit API and queue-triggered jobs, and the outputs
  * `batchctl --stack` reads.
  */
 export class BatchPlatformStack extends Stack {
@@ -94,7 +95,7 @@ export class BatchPlatformStack extends Stack {
       outputPrefix: '',
       allowOutputRead: true,
       timeout: Duration.minutes(config.jobTimeoutMinutes),
-      logRetention: config.logRetention as logs.RetentionDays,
+      logRetention: config.logRetention,
     };
     this.jobDefinition = new WorkerJobDefinition(this, 'WorkerJob', { ...jobIo, platform: 'EC2' });
 
