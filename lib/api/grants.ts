@@ -99,18 +99,6 @@ export const JOB_CLIENT_WILDCARD_REASON =
   'SubmitJob on job-definition/<name>:* (every revision of the one job definition); S3 object actions of grantRead/grantPut ' +
   '(GetObject*, List*, Abort*, DeleteObject* of the submit lock only) on the jobs/* prefix, one folder per job.';
 
-/**
- * Acknowledges the findings every BatchJobClient Lambda carries, on that function only: its IAM
- * wildcards (reason above), the AWS-managed basic execution policy and the pinned runtime.
- */
-export function acknowledgeJobClientFunction(fn: IConstruct): void {
-  const v = Validations.of(fn);
-  v.acknowledge({
-    id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-    reason: 'AWSLambdaBasicExecutionRole only lets the function write its own CloudWatch logs',
-  });
-  v.acknowledge({ id: 'AwsSolutions-L1', reason: 'Node.js 22 is the runtime the platform pins for every Lambda (lib/common/node-function.ts)' });
-}
 
 /**
  * The text cdk-nag shows for a resolved CloudFormation value in a finding id (its

@@ -7,7 +7,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { handlerEntry, PlatformFunction } from '../common/node-function';
 import { checkInteger, checkRange, propError } from '../common/validation';
-import { acknowledgeJobClientFunction, grantJobClient, jobClientEnvironment } from './grants';
+import { grantJobClient, jobClientEnvironment } from './grants';
 
 export const DEFAULT_QUEUE_BATCH_SIZE = 10;
 export const DEFAULT_QUEUE_MAX_BATCHING_WINDOW = Duration.seconds(5);
@@ -109,7 +109,6 @@ export class QueueTriggeredJobs extends Construct {
     });
     grantJobClient(this, this.submitFunction, { jobQueue: props.jobQueue, jobDefinition: props.jobDefinition, inputBucket: props.inputBucket, submit: true });
     this.deadLetterQueue.grantSendMessages(this.submitFunction);
-    acknowledgeJobClientFunction(this.submitFunction);
     this.eventSource = new lambdaEventSources.SqsEventSource(this.queue, {
       batchSize,
       maxBatchingWindow: maxBatchingWindow.toSeconds() > 0 ? maxBatchingWindow : undefined,

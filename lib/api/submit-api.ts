@@ -7,7 +7,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { handlerEntry, PlatformFunction } from '../common/node-function';
 import { checkInteger, checkRange, propError } from '../common/validation';
-import { acknowledgeJobClientFunction, grantJobClient, jobClientEnvironment } from './grants';
+import { grantJobClient, jobClientEnvironment } from './grants';
 
 /** How callers of the submit API authenticate. */
 export type SubmitApiAuthorization = 'IAM' | 'API_KEY';
@@ -174,7 +174,6 @@ export class SubmitApi extends Construct {
     grantJobClient(this, this.submitFunction, { ...grantProps, submit: true });
     grantJobClient(this, this.statusFunction, grantProps);
     grantJobClient(this, this.cancelFunction, { ...grantProps, terminate: true });
-    [this.submitFunction, this.statusFunction, this.cancelFunction].forEach(acknowledgeJobClientFunction);
 
     const jobs = this.api.root.addResource('jobs');
     jobs.addMethod('POST', new apigateway.LambdaIntegration(this.submitFunction), {

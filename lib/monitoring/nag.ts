@@ -1,26 +1,15 @@
-import { CfnResource, Stack, Validations } from 'aws-cdk-lib';
+import { Stack, Validations } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { IConstruct } from 'constructs';
 
 /**
- * cfn-lint and cdk-nag acknowledgements every PlatformFunction of the job-lifecycle constructs shares, each on the
- * narrowest construct: the function (runtime) and its role (AWS-managed basic execution policy,
- * X-Ray's `Resource: *`). `extraWildcards` adds that function's own `Resource: *` reasons, as
- * cdk-nag reports one `Resource::*` finding per policy.
+ * The X-Ray wildcard every job-lifecycle PlatformFunction's role carries (PutTraceSegments and
+ * PutTelemetryRecords take no resource), plus that function's own `Resource: *` reasons in
+ * `extraWildcards`, as cdk-nag reports one `Resource::*` finding per policy. The runtime, the basic
+ * execution policy and cfn-lint W3005 are acknowledged once by PlatformFunction itself.
  */
 export function acknowledgeLambdaBasics(fn: lambda.Function, extraWildcards?: string): void {
-  // aws-cdk-lib makes the function DependsOn its role besides the GetAtt, which cfn-lint reports as
-  // W3005; the extra dependency is harmless, so the check is skipped on this resource only.
-  (fn.node.defaultChild as CfnResource).addMetadata('cfn-lint', { config: { ignore_checks: ['W3005'] } });
-  Validations.of(fn).acknowledge({
-    id: 'AwsSolutions-L1',
-    reason: 'Runtime chosen once for the whole library by PlatformFunction (lib/common/node-function.ts): Node.js 22, the LTS the handlers are built and tested for.',
-  });
   if (!fn.role) return;
-  Validations.of(fn.role).acknowledge({
-    id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-    reason: 'AWS-managed basic execution policy: writes to the function log group only; kept managed so AWS maintains it.',
-  });
   Validations.of(fn.role).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::*]',
     reason: `X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions${extraWildcards ? `; ${extraWildcards}` : ''}.`,
