@@ -1,8 +1,10 @@
-import { ArnFormat, Fn, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { IConstruct } from 'constructs';
+import { jobDefinitionArnAllRevisions } from '../common/job-definition-name';
+import { nagResourceFindingId } from '../common/nag';
 
 /** What a BatchJobClient-based function may do. */
 export interface JobClientGrantProps {
@@ -29,7 +31,7 @@ export interface JobClientGrantProps {
 export function grantJobClient(scope: IConstruct, grantee: iam.IGrantable & IConstruct, props: JobClientGrantProps): void {
   const stack = Stack.of(scope);
   const ack = (finding: string) => Validations.of(grantee).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason: JOB_CLIENT_WILDCARD_REASON });
-  const ackResource = (arn: string) => ack(`Resource::${flattenForNag(stack.resolve(arn))}`);
+  const ackResource = (arn: string) => ack(`Resource::${nagResourceFindingId(stack, arn)}`);
   ack('Resource::*');
   ['s3:GetObject*', 's3:GetBucket*', 's3:List*', 'kms:GenerateDataKey*', 'kms:ReEncrypt*'].forEach((a) => ack(`Action::${a}`));
   ackResource(props.inputBucket.arnForObjects('jobs/*'));
@@ -41,15 +43,7 @@ export function grantJobClient(scope: IConstruct, grantee: iam.IGrantable & ICon
   });
   props.inputBucket.grantRead(grantee, 'jobs/*');
   if (props.submit) {
-    // The name from the ARN (`job-definition/<name>:<revision>`): the L2's jobDefinitionName keeps the
-    // revision when the ARN is a token (same approach as WorkerJobDefinition.grantSubmit).
-    const name = Fn.select(0, Fn.split(':', Fn.select(1, Fn.split('/', props.jobDefinition.jobDefinitionArn))));
-    const jobDefinitionAllRevisions = stack.formatArn({
-      service: 'batch',
-      resource: 'job-definition',
-      resourceName: `${name}:*`,
-      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-    });
+    const jobDefinitionAllRevisions = jobDefinitionArnAllRevisions(scope, props.jobDefinition);
     iam.Grant.addToPrincipal({ grantee, actions: ['batch:SubmitJob'], resourceArns: [props.jobQueue.jobQueueArn, jobDefinitionAllRevisions] });
     iam.Grant.addToPrincipal({
       grantee,
@@ -98,26 +92,3 @@ export const JOB_CLIENT_WILDCARD_REASON =
   'permissions (Resource *); TerminateJob/TagResource on job/* of this account and region (job ids exist only at run time); ' +
   'SubmitJob on job-definition/<name>:* (every revision of the one job definition); S3 object actions of grantRead/grantPut ' +
   '(GetObject*, List*, Abort*, DeleteObject* of the submit lock only) on the jobs/* prefix, one folder per job.';
-
-
-/**
- * The text cdk-nag shows for a resolved CloudFormation value in a finding id (its
- * flattenCfnReference), so each wildcard is acknowledged exactly rather than with a blanket IAM5.
- */
-function flattenForNag(node: unknown): string {
-  if (node === undefined) return '';
-  if (typeof node === 'string') return node.replace(/\$\{/g, '<').replace(/}/g, '>');
-  const o = node as Record<string, unknown>;
-  if (o['Fn::Join']) {
-    const [delimiter, items] = o['Fn::Join'] as [string, unknown[]];
-    return items.map(flattenForNag).join(delimiter);
-  }
-  if (o['Fn::Sub']) return flattenForNag(o['Fn::Sub']);
-  if (o['Fn::GetAtt']) {
-    const [resource, attribute] = o['Fn::GetAtt'] as [unknown, unknown];
-    return `<${flattenForNag(resource)}.${flattenForNag(attribute)}>`;
-  }
-  if (o['Fn::ImportValue']) return flattenForNag(o['Fn::ImportValue']);
-  if (o.Ref) return `<${flattenForNag(o.Ref)}>`;
-  return JSON.stringify(node);
-}

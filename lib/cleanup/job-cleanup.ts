@@ -7,7 +7,7 @@ import { Construct } from 'constructs';
 import { handlerEntry, PlatformFunction } from '../common/node-function';
 import { checkInteger, propError } from '../common/validation';
 import { acknowledgeLambdaBasics, acknowledgeWildcardResource } from '../monitoring/nag';
-import { jobDefinitionArnAllRevisions, jobDefinitionBaseName } from './job-definition-name';
+import { jobDefinitionArnAllRevisions, jobDefinitionNameOf } from '../common/job-definition-name';
 
 export const DEFAULT_CLEANUP_RATE = Duration.hours(6);
 export const DEFAULT_STUCK_AFTER = Duration.hours(2);
@@ -79,7 +79,7 @@ export class JobCleanup extends Construct {
       reservedConcurrentExecutions: 1,
       environment: {
         JOB_QUEUES: props.jobQueues.map((q) => q.jobQueueArn).join(','),
-        JOB_DEFINITION_NAMES: jobDefinitions.map((d) => jobDefinitionBaseName(d)).join(','),
+        JOB_DEFINITION_NAMES: jobDefinitions.map((d) => jobDefinitionNameOf(d.jobDefinitionArn)).join(','),
         STUCK_AFTER_SECONDS: String(stuckAfter.toSeconds()),
         MAX_RUN_TIME_SECONDS: String(maxRunTime.toSeconds()),
         KEEP_REVISIONS: String(props.keepRevisions ?? DEFAULT_KEEP_REVISIONS),

@@ -5,7 +5,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { jobDefinitionArnAllRevisions } from '../cleanup/job-definition-name';
+import { jobDefinitionArnAllRevisions } from '../common/job-definition-name';
 import { checkInteger, checkRange, propError } from '../common/validation';
 import { acknowledgeWildcardResource } from '../monitoring/nag';
 

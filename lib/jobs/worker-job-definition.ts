@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { Duration, Fn, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -10,7 +10,8 @@ import { Construct, IConstruct } from 'constructs';
 import { PACKAGE_ROOT } from '../common/node-function';
 import { checkInteger, checkRange, propError } from '../common/validation';
 import { ComputeArchitecture } from '../compute/instance-presets';
-import { nagResourceFindingId } from './nag-ids';
+import { jobDefinitionArnAllRevisions } from '../common/job-definition-name';
+import { nagResourceFindingId } from '../common/nag';
 import { DEFAULT_RETRY_ATTEMPTS, RetryPresets, checkRetryAttempts, checkRetryStrategies } from './retry-strategies';
 
 /** Where a worker job runs: on EC2 compute environments or on Fargate ones. */
@@ -304,9 +305,7 @@ export class WorkerJobDefinition extends Construct {
    */
   public grantSubmit(grantee: iam.IGrantable, queue: batch.IJobQueue): iam.Grant {
     const stack = Stack.of(this);
-    // The ARN ends in `<name>:<revision>`; the L2's name getter keeps the revision when the ARN is a token.
-    const name = Fn.select(0, Fn.split(':', Fn.select(1, Fn.split('/', this.jobDefinition.jobDefinitionArn))));
-    const allRevisions = stack.formatArn({ service: 'batch', resource: 'job-definition', resourceName: `${name}:*` });
+    const allRevisions = jobDefinitionArnAllRevisions(this, this.jobDefinition);
     const jobs = stack.formatArn({ service: 'batch', resource: 'job', resourceName: '*' });
     const submit = iam.Grant.addToPrincipal({
       grantee,

@@ -1,4 +1,5 @@
 import { Stack, Validations } from 'aws-cdk-lib';
+import { nagResourceFindingId } from '../common/nag';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { IConstruct } from 'constructs';
 
@@ -16,30 +17,7 @@ export function acknowledgeLambdaBasics(fn: lambda.Function, extraWildcards?: st
   });
 }
 
-/**
- * Acknowledges the cdk-nag IAM5 finding of one wildcard resource ARN on `scope` (a role or policy).
- * cdk-nag names the finding after the resolved ARN, flattened like its `flattenCfnReference`, so the
- * id is computed the same way here.
- */
+/** Acknowledges the cdk-nag IAM5 finding of exactly one wildcard resource ARN on `scope` (a role or policy). */
 export function acknowledgeWildcardResource(scope: IConstruct, arn: string, reason: string): void {
-  const flat = flattenCfnReference(Stack.of(scope).resolve(arn));
-  Validations.of(scope).acknowledge({ id: `AwsSolutions-IAM5[Resource::${flat}]`, reason });
-}
-
-function flattenCfnReference(node: unknown): string {
-  if (node === undefined) return '';
-  if (typeof node === 'string') return node.replace(/\$\{/g, '<').replace(/}/g, '>');
-  const o = node as Record<string, unknown>;
-  if (o['Fn::Join']) {
-    const [delimiter, items] = o['Fn::Join'] as [string, unknown[]];
-    return items.map(flattenCfnReference).join(delimiter);
-  }
-  if (o['Fn::Sub']) return flattenCfnReference(o['Fn::Sub']);
-  if (o['Fn::GetAtt']) {
-    const [resource, attribute] = o['Fn::GetAtt'] as [unknown, unknown];
-    return `<${flattenCfnReference(resource)}.${flattenCfnReference(attribute)}>`;
-  }
-  if (o['Fn::ImportValue']) return flattenCfnReference(o['Fn::ImportValue']);
-  if (o.Ref) return `<${flattenCfnReference(o.Ref)}>`;
-  return JSON.stringify(node);
+  Validations.of(scope).acknowledge({ id: `AwsSolutions-IAM5[Resource::${nagResourceFindingId(Stack.of(scope), arn)}]`, reason });
 }

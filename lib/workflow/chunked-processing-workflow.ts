@@ -1,4 +1,4 @@
-import { Annotations, CfnResource, Duration, Fn, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, CfnResource, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -10,7 +10,8 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct, IConstruct } from 'constructs';
 import { handlerEntry, PlatformFunction } from '../common/node-function';
 import { checkInteger, checkRange } from '../common/validation';
-import { nagResourceFindingId } from '../jobs/nag-ids';
+import { jobDefinitionNameOf } from '../common/job-definition-name';
+import { nagResourceFindingId } from '../common/nag';
 
 /** Distributed Map child executions at once (the seed's 50 concurrent chunks). */
 export const DEFAULT_MAX_CONCURRENCY = 50;
@@ -538,7 +539,7 @@ export class ChunkedProcessingWorkflow extends Construct {
       const doc = stack.resolve(mapPolicy.document.toJSON()) as { Statement?: { Resource?: unknown }[] };
       for (const st of doc.Statement ?? []) {
         for (const r of ([] as unknown[]).concat(st.Resource ?? [])) {
-          ack(mapPolicy, `AwsSolutions-IAM5[Resource::${flattenForNag(r)}]`,
+          ack(mapPolicy, `AwsSolutions-IAM5[Resource::${nagResourceFindingId(stack, r)}]`,
             'Distributed Map child executions of this state machine only (execution ids exist at run time)');
         }
       }
@@ -558,29 +559,4 @@ class ScopedBatchSubmitJob extends tasks.BatchSubmitJob {
     if (i < 0) throw new Error(`[${this.node.path}] BatchSubmitJob no longer has a batch:SubmitJob statement to scope`);
     policies[i] = new iam.PolicyStatement({ actions: ['batch:SubmitJob'], resources: submitResources });
   }
-}
-
-/**
- * The name of a job definition from its ARN (`...:job-definition/<name>:<revision>`). The L2's
- * `jobDefinitionName` keeps the revision for a deployed definition (its Ref is the revision ARN),
- * and a grant on `<name>:<revision>:*` would match nothing.
- */
-export function jobDefinitionNameOf(arn: string): string {
-  if (Token.isUnresolved(arn)) return Fn.select(0, Fn.split(':', Fn.select(1, Fn.split('/', arn))));
-  const resource = arn.split('/')[1];
-  if (!resource) throw new Error(`job definition ARN ${JSON.stringify(arn)} has no job-definition/<name> part`);
-  return resource.split(':')[0];
-}
-
-/** cdk-nag's text for an already-resolved CloudFormation value (see lib/jobs/nag-ids.ts). */
-function flattenForNag(node: unknown): string {
-  if (typeof node === 'string') return node;
-  const obj = node as Record<string, unknown>;
-  if (obj && Array.isArray(obj['Fn::Join'])) {
-    const [delimiter, items] = obj['Fn::Join'] as [string, unknown[]];
-    return items.map(flattenForNag).join(delimiter);
-  }
-  if (obj && obj.Ref !== undefined) return `<${String(obj.Ref)}>`;
-  if (obj && Array.isArray(obj['Fn::GetAtt'])) return `<${(obj['Fn::GetAtt'] as string[]).join('.')}>`;
-  return JSON.stringify(node);
 }

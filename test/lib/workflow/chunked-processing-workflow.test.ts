@@ -8,7 +8,8 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { resolveDefinition } from '../../../lib/local/definition';
 import { STAGES } from '../../../lib/stacks/stage-config';
 import { ChunkedProcessingSettings, ChunkedProcessingStack } from '../../../lib/workflow/chunked-processing-stack';
-import { ChunkedProcessingWorkflow, jobDefinitionNameOf } from '../../../lib/workflow/chunked-processing-workflow';
+import { jobDefinitionNameOf } from '../../../lib/common/job-definition-name';
+import { ChunkedProcessingWorkflow } from '../../../lib/workflow/chunked-processing-workflow';
 import { cfnLintFindings, nagFindings } from '../../support/compliance';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -5,7 +5,7 @@ import { Stack } from 'aws-cdk-lib';
  * the resolved value with `Ref` as `<Id>`, `Fn::GetAtt` as `<Id.Attr>` and `Fn::Join` concatenated.
  * It lets a construct acknowledge exactly the wildcard ARN it grants, not every wildcard on the role.
  */
-export function nagResourceFindingId(stack: Stack, arn: string): string {
+export function nagResourceFindingId(stack: Stack, arn: unknown): string {
   return flatten(stack.resolve(arn));
 }
 
