@@ -1,0 +1,147 @@
+import { randomUUID } from 'crypto';
+import { DescribeJobQueuesCommand, KeyValuePair, SubmitJobCommand, SubmitJobCommandInput } from '@aws-sdk/client-batch';
+import { call, ClientContext, mapError } from './context';
+import { InvalidRequestError } from './errors';
+import { acquireLock, jobIdForToken, releaseLock, writeSubmissionRecord } from './idempotency';
+import { findByName, findSubmitted } from './lookup';
+import { withRetry } from './retry';
+import { parseSubmitRequest, SubmitRequest, SubmitRequestInput } from './schema';
+import { retentionError, stageInput, stagingLocations, tagging } from './staging';
+import { MAX_SUBMIT_PAYLOAD_BYTES, S3Location, SubmittedJob } from './types';
+
+/**
+ * Stages the input, then submits the job. With a `clientToken` the call is idempotent: the job id
+ * is derived from the token (and tenant), and an earlier job with that id is returned instead of
+ * a second one (see idempotency.ts for how concurrent identical submits are serialized).
+ */
+export async function submit(ctx: ClientContext, request: SubmitRequestInput): Promise<SubmittedJob> {
+  const req = validate(ctx, request);
+  if (!ctx.jobDefinition) {
+    throw new InvalidRequestError('BatchJobClient: a jobDefinition is required to submit', [{ field: 'jobDefinition', message: 'is required to submit' }]);
+  }
+  const jobId = req.jobId ?? (req.clientToken ? jobIdForToken(req.clientToken, req.tenantId) : randomUUID().replace(/-/g, ''));
+  const jobName = req.jobName ?? `${ctx.jobNamePrefix}-${jobId}`;
+  const { input, output } = stagingLocations(ctx, jobId, req.inputKey);
+  const params = buildSubmitJob(ctx, req, jobId, jobName, input, output);
+  await checkFairShare(ctx, req);
+
+  const idempotent = req.clientToken !== undefined;
+  const tags = tagging(jobId, req.retentionDays);
+  let lockHeld = false;
+  if (idempotent) {
+    const existing = (await findSubmitted(ctx, jobId, jobName)) ?? (await acquireLock(ctx, jobId, jobName, tags));
+    if (existing) return { jobId, batchJobId: existing.jobId!, jobName, jobArn: existing.jobArn, created: false, input, output };
+    lockHeld = true;
+  }
+  try {
+    if (req.input !== undefined) await stageInput(ctx, input, req.input, jobId, req.retentionDays);
+    const res = await withRetry('SubmitJob', ctx.retry, () => ctx.batch.send(new SubmitJobCommand(params)), {
+      // A SubmitJob that failed on the network may still have created the job; only an idempotent
+      // submit can look for it (by name) and so retry safely.
+      retryTransient: idempotent,
+      beforeRetry: idempotent ? async () => (await findByName(ctx, jobName)) as never : undefined,
+    }).catch((err) => {
+      throw mapError(err, 'SubmitJob');
+    });
+    const batchJobId = res.jobId!;
+    if (idempotent) await writeSubmissionRecord(ctx, jobId, { batchJobId, jobName, submittedAt: new Date().toISOString() }, tags);
+    return { jobId, batchJobId, jobName, jobArn: res.jobArn, created: true, input, output };
+  } catch (err) {
+    if (lockHeld) await releaseLock(ctx, jobId);
+    throw err;
+  }
+}
+
+/** The schema's checks plus the client's own retention check, reported together. */
+function validate(ctx: ClientContext, request: SubmitRequestInput): SubmitRequest {
+  try {
+    return parseSubmitRequest(request);
+  } catch (err) {
+    // Report the retention check with the schema's errors, so a caller sees every problem at once.
+    const retention = typeof request.retentionDays === 'number' ? retentionError(ctx, request.retentionDays) : undefined;
+    if (err instanceof InvalidRequestError && retention && !err.errors.some((e) => e.field === 'retentionDays')) {
+      throw new InvalidRequestError('invalid submit request', [...err.errors, retention]);
+    }
+    throw err;
+  }
+}
+
+/** The SubmitJob request: the worker's environment contract, job tags, and the size limits checked. */
+function buildSubmitJob(ctx: ClientContext, req: SubmitRequest, jobId: string, jobName: string, input: S3Location, output: S3Location): SubmitJobCommandInput {
+  const env: Record<string, string | undefined> = {
+    JOB_ID: jobId,
+    OPERATION: req.operation,
+    INPUT_S3_BUCKET: input.bucket,
+    INPUT_S3_KEY: input.key,
+    OUTPUT_S3_BUCKET: output.bucket,
+    OUTPUT_S3_KEY: output.key,
+    TENANT_ID: req.tenantId,
+    USER_ID: req.userId,
+    CALLBACK_URL: req.callbackUrl,
+    OPERATION_CONFIG: req.operationConfig ? JSON.stringify(req.operationConfig) : undefined,
+    ...req.environment,
+  };
+  const environment: KeyValuePair[] = Object.entries(env)
+    .filter((e): e is [string, string] => e[1] !== undefined)
+    .map(([name, value]) => ({ name, value }));
+  const tags: Record<string, string> = { 'job-id': jobId };
+  if (req.tenantId) tags['tenant-id'] = req.tenantId;
+  if (req.userId) tags['user-id'] = req.userId;
+  const params: SubmitJobCommandInput = {
+    jobName,
+    jobQueue: ctx.jobQueue,
+    jobDefinition: ctx.jobDefinition,
+    containerOverrides: { environment },
+    tags,
+    shareIdentifier: req.shareIdentifier,
+    schedulingPriorityOverride: req.schedulingPriority,
+    timeout: req.timeoutSeconds ? { attemptDurationSeconds: req.timeoutSeconds } : undefined,
+  };
+  const retention = retentionError(ctx, req.retentionDays);
+  if (retention) throw new InvalidRequestError('invalid submit request', [retention]);
+  if (jobName.length > 128) {
+    throw new InvalidRequestError('invalid submit request', [{ field: 'jobName', message: 'the Batch job name would exceed 128 characters', value: jobName }]);
+  }
+  const overrideBytes = Buffer.byteLength(JSON.stringify(params.containerOverrides));
+  if (overrideBytes > ctx.maxOverridesBytes) {
+    throw new InvalidRequestError('invalid submit request', [
+      {
+        field: 'environment',
+        message: `container overrides are ${overrideBytes} bytes of JSON; the limit is ${ctx.maxOverridesBytes} (ECS allows 8192 including Batch's own variables): move large values (operationConfig, environment) into the staged input`,
+      },
+    ]);
+  }
+  const payloadBytes = Buffer.byteLength(JSON.stringify(params));
+  if (payloadBytes > MAX_SUBMIT_PAYLOAD_BYTES) {
+    throw new InvalidRequestError('invalid submit request', [
+      { field: '(request)', message: `the SubmitJob request is ${payloadBytes} bytes; Batch accepts at most ${MAX_SUBMIT_PAYLOAD_BYTES}` },
+    ]);
+  }
+  return params;
+}
+
+/** Batch requires a shareIdentifier on fair-share queues and rejects one elsewhere; refuse before calling it. */
+async function checkFairShare(ctx: ClientContext, req: SubmitRequest): Promise<void> {
+  ctx.fairShare ??= call(ctx, 'DescribeJobQueues', () => ctx.batch.send(new DescribeJobQueuesCommand({ jobQueues: [ctx.jobQueue] }))).then((res) => {
+    const queue = res.jobQueues?.[0];
+    if (!queue) throw new InvalidRequestError(`job queue ${ctx.jobQueue} does not exist`, [{ field: 'jobQueue', message: 'not found', value: ctx.jobQueue }]);
+    return Boolean(queue.schedulingPolicyArn);
+  });
+  let fair: boolean;
+  try {
+    fair = await ctx.fairShare;
+  } catch (err) {
+    ctx.fairShare = undefined; // don't cache a failed lookup
+    throw err;
+  }
+  if (fair && !req.shareIdentifier) {
+    throw new InvalidRequestError('invalid submit request', [
+      { field: 'shareIdentifier', message: `job queue ${ctx.jobQueue} uses fair-share scheduling: a shareIdentifier is required` },
+    ]);
+  }
+  if (!fair && req.shareIdentifier) {
+    throw new InvalidRequestError('invalid submit request', [
+      { field: 'shareIdentifier', message: `job queue ${ctx.jobQueue} has no fair-share scheduling policy: Batch rejects a shareIdentifier`, value: req.shareIdentifier },
+    ]);
+  }
+}

@@ -1,0 +1,157 @@
+import { BatchClient, JobStatus } from '@aws-sdk/client-batch';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { S3Client } from '@aws-sdk/client-s3';
+
+/**
+ * ECS caps a task's container overrides at 8192 characters of JSON, and Batch forwards a job's
+ * overrides to ECS RunTask after adding its own AWS_BATCH_* variables (job id, queue and compute
+ * environment names, attempt). We keep 1 KiB for those, so a job never passes SubmitJob and then
+ * dies in RUNNABLE with "Container Overrides length must be at most 8192".
+ */
+export const DEFAULT_MAX_OVERRIDES_BYTES = 8192 - 1024;
+/** Batch's documented quota for one SubmitJob request ("Maximum job payload size"). */
+export const MAX_SUBMIT_PAYLOAD_BYTES = 30 * 1024;
+export const DEFAULT_JOB_NAME_PREFIX = 'job';
+/**
+ * The `retention-days` values the staging buckets have lifecycle rules for (StagingBuckets'
+ * default `retentionDaysValues`); an object tagged with any other value would never expire.
+ */
+export const DEFAULT_RETENTION_DAYS_VALUES: readonly number[] = [1, 7, 30, 90, 365];
+/** Where Batch writes job logs when a job definition names no log group. */
+export const DEFAULT_BATCH_LOG_GROUP = '/aws/batch/job';
+
+export const ACTIVE_STATUSES: readonly JobStatus[] = ['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING'];
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['SUCCEEDED', 'FAILED'];
+export const ALL_STATUSES: readonly JobStatus[] = [...ACTIVE_STATUSES, ...TERMINAL_STATUSES];
+
+export interface BatchJobClientOptions {
+  /** Job queue name or ARN. */
+  readonly jobQueue: string;
+  /** Job definition name, `name:revision` or ARN. @default - none: only `submit` needs it */
+  readonly jobDefinition?: string;
+  /** Bucket that receives `jobs/{jobId}/inputs.json` (and the idempotency records). */
+  readonly inputBucket: string;
+  /** @default - the input bucket */
+  readonly outputBucket?: string;
+  /** @default - the SDK's region chain (AWS_REGION, profile) */
+  readonly region?: string;
+  /** Bring your own SDK clients (endpoint overrides, custom credentials). @default - created here with maxAttempts 1 */
+  readonly clients?: { readonly batch?: BatchClient; readonly s3?: S3Client; readonly logs?: CloudWatchLogsClient };
+  /** Whether the queue has a fair-share scheduling policy. @default - looked up once with DescribeJobQueues */
+  readonly fairShare?: boolean;
+  /** Retries of a throttled call. @default 8 */
+  readonly maxRetries?: number;
+  /** Base of the exponential backoff in ms. @default 100 */
+  readonly retryBaseMs?: number;
+  /** Cap of one backoff delay in ms. @default 20000 */
+  readonly retryMaxDelayMs?: number;
+  /** Batch job names are `<prefix>-<jobId>`. @default 'job' */
+  readonly jobNamePrefix?: string;
+  /** CloudWatch Logs group of the jobs. @default - the job definition's awslogs-group, else /aws/batch/job */
+  readonly logGroupName?: string;
+  /** Limit on the JSON size of the container overrides. @default 7168 (8 KiB ECS limit minus Batch's own variables) */
+  readonly maxOverridesBytes?: number;
+  /** A submit lock older than this is taken over (its holder died between lock and SubmitJob). @default 60000 */
+  readonly lockStaleMs?: number;
+  /** How long an idempotent submit waits for a concurrent identical submit to finish. @default 120000 */
+  readonly lockWaitMs?: number;
+  /** Accepted `retention-days` values: those the buckets' lifecycle rules expire. @default [1, 7, 30, 90, 365] */
+  readonly retentionDaysValues?: readonly number[];
+  /** Injected for tests. @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Injected for tests (backoff jitter). @default Math.random */
+  readonly random?: () => number;
+}
+
+export interface S3Location {
+  readonly bucket: string;
+  readonly key: string;
+}
+
+export interface SubmittedJob {
+  /** Platform job id: the worker's JOB_ID and the `jobs/{jobId}/` prefix. */
+  readonly jobId: string;
+  /** Id that Batch gave the job. */
+  readonly batchJobId: string;
+  readonly jobName: string;
+  readonly jobArn?: string;
+  /** false when an identical earlier submit (same client token) was returned instead. */
+  readonly created: boolean;
+  readonly input: S3Location;
+  readonly output: S3Location;
+}
+
+export interface JobInfo {
+  readonly jobId: string;
+  readonly batchJobId: string;
+  readonly jobName: string;
+  readonly jobArn?: string;
+  readonly jobDefinition?: string;
+  readonly status: JobStatus;
+  readonly statusReason?: string;
+  readonly exitCode?: number;
+  readonly attempts: number;
+  readonly createdAt?: Date;
+  readonly startedAt?: Date;
+  readonly stoppedAt?: Date;
+  readonly logStreamName?: string;
+  readonly operation?: string;
+  readonly tenantId?: string;
+  readonly userId?: string;
+  readonly input?: S3Location;
+  readonly output?: S3Location;
+  readonly tags: Record<string, string>;
+  /** Child progress of an array job. */
+  readonly array?: { readonly size: number; readonly succeeded: number; readonly failed: number };
+}
+
+export interface JobSummaryInfo {
+  readonly batchJobId: string;
+  readonly jobName: string;
+  /** Platform id when the name follows `<prefix>-<jobId>`. */
+  readonly jobId?: string;
+  readonly status: JobStatus;
+  readonly statusReason?: string;
+  readonly exitCode?: number;
+  readonly createdAt?: Date;
+  readonly stoppedAt?: Date;
+}
+
+export interface WaitOptions {
+  /** @default 3600000 (1 hour) */
+  readonly timeoutMs?: number;
+  /** First polling interval; grows by 1.5x per poll. @default 2000 */
+  readonly pollMs?: number;
+  /** @default 30000 */
+  readonly maxPollMs?: number;
+  /** Called after every poll. */
+  readonly onProgress?: (info: JobInfo) => void;
+}
+
+export interface JobResult {
+  readonly jobId: string;
+  readonly location: S3Location;
+  readonly result: unknown;
+  readonly rejects: { readonly location: S3Location; readonly count: number; readonly sample: unknown[] };
+}
+
+export interface LogEvent {
+  readonly timestamp?: number;
+  readonly message: string;
+}
+
+export interface LogsOptions {
+  /** Keep reading until the job is SUCCEEDED or FAILED. @default false */
+  readonly follow?: boolean;
+  /** Events per GetLogEvents page (1-10000). @default - the API's (up to 1 MB / 10000 events) */
+  readonly limit?: number;
+  /** Poll interval while following. @default 2000 */
+  readonly pollMs?: number;
+}
+
+export interface ListOptions {
+  /** @default - every status */
+  readonly status?: JobStatus;
+  /** @default 100 */
+  readonly limit?: number;
+}
