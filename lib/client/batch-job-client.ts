@@ -1,12 +1,12 @@
 import { BatchClient } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { S3Client } from '@aws-sdk/client-s3';
-import { ClientContext } from './context';
+import { ClientContext, publicError } from './context';
 import { InvalidRequestError } from './errors';
 import { jobIdForToken } from './idempotency';
 import * as lookup from './lookup';
 import * as results from './results';
-import { DEFAULT_MAX_RETRIES, DEFAULT_RETRY_BASE_MS, DEFAULT_RETRY_MAX_DELAY_MS, sleep as realSleep } from './retry';
+import { DEFAULT_MAX_RETRIES, sdkRetryStrategy, sleep as realSleep } from './retry';
 import { SubmitRequestInput } from './schema';
 import * as submission from './submission';
 import {
@@ -33,7 +33,9 @@ const DEFAULT_LOCK_WAIT_MS = 120_000;
 /**
  * Submits and follows jobs of one job queue + job definition: stages inputs in S3 with the tags the
  * bucket lifecycle expires them by, sets the worker's environment contract, makes submits idempotent
- * with a client token, and retries AWS throttling with backoff and full jitter.
+ * with a client token, and retries AWS throttling with the SDK's standard or adaptive retry strategy.
+ * Every error it throws is a BatchClientError (errors.ts): AWS failures arrive as AwsError with the
+ * request id and a hint, each with the batchctl exit code it maps to.
  *
  * A facade: each method is one module (submission.ts + staging.ts + idempotency.ts, lookup.ts,
  * waiting.ts, results.ts) working on the shared ClientContext built here.
@@ -66,19 +68,14 @@ export class BatchJobClient {
       inputBucket: this.inputBucket,
       outputBucket: this.outputBucket,
       jobNamePrefix: this.jobNamePrefix,
-      // One retry policy (ours) governs every call, so SDK clients we create don't retry on their own.
+      // One SDK retry strategy governs every call (see retry.ts), so SDK clients we create don't retry on their own.
       batch: options.clients?.batch ?? new BatchClient({ region: options.region, maxAttempts: 1 }),
       s3:
         options.clients?.s3 ??
         new S3Client({ region: options.region, maxAttempts: 1, forcePathStyle: process.env.S3_FORCE_PATH_STYLE === 'true' }),
       logs: options.clients?.logs ?? new CloudWatchLogsClient({ region: options.region, maxAttempts: 1 }),
-      retry: {
-        maxRetries: options.maxRetries ?? DEFAULT_MAX_RETRIES,
-        baseMs: options.retryBaseMs ?? DEFAULT_RETRY_BASE_MS,
-        maxDelayMs: options.retryMaxDelayMs ?? DEFAULT_RETRY_MAX_DELAY_MS,
-        sleep: options.sleep ?? realSleep,
-        random: options.random ?? Math.random,
-      },
+      retryStrategy: options.retryStrategy ?? sdkRetryStrategy(options.retryMode ?? 'standard', (options.maxRetries ?? DEFAULT_MAX_RETRIES) + 1),
+      sleep: options.sleep ?? realSleep,
       maxOverridesBytes: options.maxOverridesBytes ?? DEFAULT_MAX_OVERRIDES_BYTES,
       lockStaleMs: options.lockStaleMs ?? DEFAULT_LOCK_STALE_MS,
       lockWaitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
@@ -100,12 +97,12 @@ export class BatchJobClient {
    * a second one. See docs/submitting.md "Idempotency" for how concurrent identical submits are serialized.
    */
   public submit(request: SubmitRequestInput): Promise<SubmittedJob> {
-    return submission.submit(this.ctx, request);
+    return this.guard('SubmitJob', () => submission.submit(this.ctx, request));
   }
 
   /** Current state of a job, by platform job id or Batch job id. */
   public status(jobId: string): Promise<JobInfo> {
-    return lookup.status(this.ctx, jobId);
+    return this.guard('DescribeJobs', () => lookup.status(this.ctx, jobId));
   }
 
   /**
@@ -113,29 +110,42 @@ export class BatchJobClient {
    * the fallback when a completion notification was lost. Throws WaitTimeoutError after timeoutMs.
    */
   public wait(jobId: string, options: WaitOptions = {}): Promise<JobInfo> {
-    return waiting.wait(this.ctx, jobId, options);
+    return this.guard('DescribeJobs', () => waiting.wait(this.ctx, jobId, options));
   }
 
   /** Downloads and parses the job's output, plus a summary of `<output>.rejects.jsonl`. */
   public result(jobId: string): Promise<JobResult> {
-    return results.result(this.ctx, jobId);
+    return this.guard('GetObject', () => results.result(this.ctx, jobId));
   }
 
   /**
    * The job's log events in order, page by page. With `follow`, keeps polling until the job is
    * terminal, then drains what is left.
    */
-  public logs(jobId: string, options: LogsOptions = {}): AsyncGenerator<LogEvent> {
-    return results.logs(this.ctx, jobId, options);
+  public async *logs(jobId: string, options: LogsOptions = {}): AsyncGenerator<LogEvent> {
+    try {
+      yield* results.logs(this.ctx, jobId, options);
+    } catch (err) {
+      throw publicError(this.ctx, err, 'GetLogEvents');
+    }
   }
 
   /** Cancels a job: TerminateJob stops RUNNING jobs and cancels queued ones alike. */
   public cancel(jobId: string, reason = 'cancelled by user'): Promise<JobInfo> {
-    return lookup.cancel(this.ctx, jobId, reason);
+    return this.guard('TerminateJob', () => lookup.cancel(this.ctx, jobId, reason));
   }
 
-  /** Jobs in the queue, newest first within each status, paginated until `limit`. */
+  /** Jobs in the queue, newest first within each status, at most `limit` in total. */
   public list(options: ListOptions = {}): Promise<JobSummaryInfo[]> {
-    return results.list(this.ctx, options);
+    return this.guard('ListJobs', () => results.list(this.ctx, options));
+  }
+
+  /** Every failure leaves the client as a typed BatchClientError. */
+  private async guard<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw publicError(this.ctx, err, operation);
+    }
   }
 }

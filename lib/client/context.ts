@@ -1,8 +1,9 @@
 import { BatchClient } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { BatchClientError, InvalidRequestError } from './errors';
-import { RetryPolicy, withRetry } from './retry';
+import type { RetryStrategyV2 } from '@smithy/types';
+import { BatchClientError, InvalidRequestError, toClientError } from './errors';
+import { withRetry } from './retry';
 import { S3Location } from './types';
 
 /**
@@ -18,7 +19,10 @@ export interface ClientContext {
   readonly batch: BatchClient;
   readonly s3: S3Client;
   readonly logs: CloudWatchLogsClient;
-  readonly retry: RetryPolicy;
+  /** The SDK retry strategy every call of this client goes through (one token bucket / rate limiter). */
+  readonly retryStrategy: RetryStrategyV2;
+  /** Pause between polls of the submit lock and of `logs --follow` (injected by tests). */
+  readonly sleep: (ms: number) => Promise<void>;
   readonly maxOverridesBytes: number;
   readonly lockStaleMs: number;
   readonly lockWaitMs: number;
@@ -30,8 +34,34 @@ export interface ClientContext {
   readonly logGroups: Map<string, Promise<string>>;
 }
 
-export function call<T>(ctx: ClientContext, operation: string, fn: () => Promise<T>): Promise<T> {
-  return withRetry(operation, ctx.retry, fn);
+/** The AWS operation an error came from, so the facade can name it (errors stay raw inside the modules). */
+const failedOperation = new WeakMap<object, string>();
+
+/** One AWS call under the client's retry strategy; a final failure remembers its operation. */
+export async function call<T>(ctx: ClientContext, operation: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await withRetry(operation, ctx.retryStrategy, fn);
+  } catch (err) {
+    if (err && typeof err === 'object' && !failedOperation.has(err)) failedOperation.set(err, operation);
+    throw err;
+  }
+}
+
+/**
+ * A view of an SDK client whose `send` goes through `call` (so through the retry strategy), for the
+ * SDK paginators, which call `client.send` themselves and require an instance of the client class.
+ */
+export function retrying<C extends { send(command: never): Promise<unknown> }>(ctx: ClientContext, client: C, operation: string): C {
+  const send = (command: never) => call(ctx, operation, () => client.send(command));
+  return Object.create(client, { send: { value: send } }) as C;
+}
+
+/** Any error leaving the client -> a typed BatchClientError naming the operation, with request id and hint. */
+export function publicError(ctx: ClientContext, err: unknown, fallbackOperation: string): BatchClientError {
+  const operation = (typeof err === 'object' && err !== null ? failedOperation.get(err) : undefined) ?? fallbackOperation;
+  const e = err as { name?: string };
+  const bucket = e?.name === 'NoSuchBucket' ? ctx.inputBucket + (ctx.outputBucket !== ctx.inputBucket ? ` or ${ctx.outputBucket}` : '') : undefined;
+  return toClientError(err, operation, { bucket });
 }
 
 /** The object's text, or undefined when it does not exist. */

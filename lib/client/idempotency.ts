@@ -47,7 +47,7 @@ export async function acquireLock(ctx: ClientContext, jobId: string, jobName: st
     if (Date.now() > deadline) {
       throw new Error(`another submit with the same client token holds s3://${ctx.inputBucket}/${Key} and its job did not appear within ${ctx.lockWaitMs} ms; retry later`);
     }
-    if (head) await ctx.retry.sleep(Math.max(50, Math.min(2000, 100 * 2 ** Math.min(attempt, 5)) * (0.5 + ctx.retry.random() / 2)));
+    if (head) await ctx.sleep(Math.max(50, Math.min(2000, 100 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random() / 2)));
   }
 }
 

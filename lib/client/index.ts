@@ -1,7 +1,7 @@
 export * from './batch-job-client';
 export * from './errors';
-export { backoffDelay, isThrottle, isTransient, withRetry } from './retry';
-export type { RetryPolicy } from './retry';
+export { classify as classifyRetryError, isThrottle, sdkRetryStrategy, withRetry, DEFAULT_MAX_RETRIES } from './retry';
+export type { RetryMode } from './retry';
 export { submitRequestSchema, parseSubmitRequest, issuesToFieldErrors, CONTRACT_ENV_NAMES, DEFAULT_RETENTION_DAYS } from './schema';
 export type { SubmitRequest, SubmitRequestInput } from './schema';
 export { resolveClientConfig, stackOutputsToConfig, STACK_OUTPUT_KEYS } from './config';

@@ -1,8 +1,8 @@
-import { DescribeJobsCommand, JobDetail, JobSummary, ListJobsCommand, ListJobsCommandInput, TerminateJobCommand } from '@aws-sdk/client-batch';
-import { call, ClientContext, getText, toDate } from './context';
-import { JobNotFoundError } from './errors';
+import { DescribeJobsCommand, JobDetail, JobSummary, paginateListJobs, TerminateJobCommand } from '@aws-sdk/client-batch';
+import { call, ClientContext, getText, retrying, toDate } from './context';
+import { JobAlreadyFinishedError, JobNotFoundError } from './errors';
 import { JOB_ID_PATTERN } from './schema';
-import { JobInfo, JobSummaryInfo } from './types';
+import { JobInfo, JobSummaryInfo, TERMINAL_STATUSES } from './types';
 
 const BATCH_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d+)?$/i;
 
@@ -22,9 +22,13 @@ export async function status(ctx: ClientContext, jobId: string): Promise<JobInfo
   return toJobInfo(await resolve(ctx, jobId));
 }
 
-/** Cancels a job: TerminateJob stops RUNNING jobs and cancels queued ones alike. */
+/**
+ * Cancels a job: TerminateJob stops RUNNING jobs and cancels queued ones alike. A job that already
+ * finished is refused (JobAlreadyFinishedError) instead of "cancelling" it with no effect.
+ */
 export async function cancel(ctx: ClientContext, jobId: string, reason: string): Promise<JobInfo> {
   const detail = await resolve(ctx, jobId);
+  if (TERMINAL_STATUSES.includes(detail.status!)) throw new JobAlreadyFinishedError(toJobInfo(detail).jobId, detail.status!);
   await call(ctx, 'TerminateJob', () => ctx.batch.send(new TerminateJobCommand({ jobId: detail.jobId!, reason })));
   return status(ctx, detail.jobId!);
 }
@@ -34,20 +38,26 @@ export async function describe(ctx: ClientContext, batchJobId: string): Promise<
   return res.jobs?.[0];
 }
 
-/** Finds a job by Batch job id (or ARN) or by platform job id. */
+/** Finds a job of the client's queue by Batch job id (or ARN) or by platform job id; a job of another queue is not found. */
 export async function resolve(ctx: ClientContext, id: string): Promise<JobDetail> {
   if (BATCH_UUID.test(id) || id.startsWith('arn:')) {
     const detail = await describe(ctx, id);
-    if (detail) return detail;
+    if (detail && inQueue(ctx, detail)) return detail;
   }
   if (JOB_ID_PATTERN.test(id)) {
     const found = await findSubmitted(ctx, id, `${ctx.jobNamePrefix}-${id}`);
     if (found?.jobId) {
       const detail = 'jobQueue' in found ? (found as JobDetail) : await describe(ctx, found.jobId);
-      if (detail) return detail;
+      if (detail && inQueue(ctx, detail)) return detail;
     }
   }
-  throw new JobNotFoundError(id);
+  throw new JobNotFoundError(id, ctx.jobQueue);
+}
+
+/** Whether a job belongs to the client's queue (given by name or ARN; Batch reports the ARN). */
+export function inQueue(ctx: ClientContext, detail: JobDetail): boolean {
+  const queue = detail.jobQueue ?? '';
+  return queue === ctx.jobQueue || queue.endsWith(`:job-queue/${ctx.jobQueue}`);
 }
 
 /** An earlier submit of this platform job id: the S3 record first (one GET), else a ListJobs by name. */
@@ -68,16 +78,13 @@ async function readSubmissionRecord(ctx: ClientContext, jobId: string): Promise<
 /** Newest job of that exact name in the queue, any status (a JOB_NAME filter ignores jobStatus). */
 export async function findByName(ctx: ClientContext, jobName: string): Promise<JobSummary | undefined> {
   let best: JobSummary | undefined;
-  let nextToken: string | undefined;
-  do {
-    const input: ListJobsCommandInput = { jobQueue: ctx.jobQueue, filters: [{ name: 'JOB_NAME', values: [jobName] }], nextToken };
-    const page = await call(ctx, 'ListJobs', () => ctx.batch.send(new ListJobsCommand(input)));
+  const pages = paginateListJobs({ client: retrying(ctx, ctx.batch, 'ListJobs') }, { jobQueue: ctx.jobQueue, filters: [{ name: 'JOB_NAME', values: [jobName] }] });
+  for await (const page of pages) {
     for (const s of page.jobSummaryList ?? []) {
       if (s.jobName?.toLowerCase() !== jobName.toLowerCase()) continue;
       if (!best || (s.createdAt ?? 0) > (best.createdAt ?? 0)) best = s;
     }
-    nextToken = page.nextToken;
-  } while (nextToken);
+  }
   return best;
 }
 

@@ -1,8 +1,8 @@
-import { DescribeJobDefinitionsCommand, ListJobsCommand } from '@aws-sdk/client-batch';
-import { GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { DescribeJobDefinitionsCommand, paginateListJobs } from '@aws-sdk/client-batch';
+import { paginateGetLogEvents } from '@aws-sdk/client-cloudwatch-logs';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { call, ClientContext, getText, isNotFound } from './context';
-import { JobFailedError, ResultNotReadyError } from './errors';
+import { call, ClientContext, getText, isNotFound, retrying } from './context';
+import { JobFailedError, OutputNotFoundError, ResultNotReadyError } from './errors';
 import { status, toSummary } from './lookup';
 import {
   ALL_STATUSES,
@@ -25,8 +25,10 @@ export async function result(ctx: ClientContext, jobId: string): Promise<JobResu
   const location = info.output ?? { bucket: ctx.outputBucket, key: `jobs/${info.jobId}/output/result.json` };
   const text = await getText(ctx, location);
   if (text === undefined) {
+    const where = `s3://${location.bucket}/${location.key}`;
     if (info.status === 'FAILED') throw new JobFailedError(info.jobId, info.statusReason, info.exitCode);
-    throw new ResultNotReadyError(info.jobId, info.status, `s3://${location.bucket}/${location.key}`);
+    if (info.status === 'SUCCEEDED') throw new OutputNotFoundError(info.jobId, where);
+    throw new ResultNotReadyError(info.jobId, info.status, where);
   }
   let parsed: unknown;
   try {
@@ -72,37 +74,42 @@ async function summarizeRejects(ctx: ClientContext, location: S3Location): Promi
 }
 
 /**
- * The job's log events in order, page by page (GetLogEvents until the forward token repeats).
- * With `follow`, keeps polling until the job is terminal, then drains what is left.
+ * The job's log events in order (the SDK's GetLogEvents paginator, which stops when the forward
+ * token repeats). With `follow`, keeps polling until the job is terminal, then drains what is left.
+ * `limit` caps the total number of events.
  */
 export async function* logs(ctx: ClientContext, jobId: string, options: LogsOptions = {}): AsyncGenerator<LogEvent> {
   const pollMs = options.pollMs ?? 2000;
+  const limit = options.limit ?? Infinity;
+  if (limit <= 0) return;
   let info = await status(ctx, jobId);
   let terminalSeen = TERMINAL_STATUSES.includes(info.status);
   const logGroupName = await logGroupFor(ctx, info);
+  const client = retrying(ctx, ctx.logs, 'GetLogEvents');
   let token: string | undefined;
+  let yielded = 0;
   for (;;) {
-    let page: { events?: { timestamp?: number; message?: string }[]; nextForwardToken?: string } | undefined;
     if (info.logStreamName) {
+      const pages = paginateGetLogEvents(
+        { client, startingToken: token, stopOnSameToken: true },
+        { logGroupName, logStreamName: info.logStreamName, startFromHead: true },
+      );
       try {
-        page = await call(ctx, 'GetLogEvents', () =>
-          ctx.logs.send(
-            new GetLogEventsCommand({ logGroupName, logStreamName: info.logStreamName, startFromHead: true, nextToken: token, limit: options.limit }),
-          ),
-        );
+        for await (const page of pages) {
+          for (const e of page.events ?? []) {
+            yield { timestamp: e.timestamp, message: e.message ?? '' };
+            if (++yielded >= limit) return;
+          }
+          token = page.nextForwardToken ?? token;
+        }
       } catch (err) {
+        // The stream appears once the container starts.
         if ((err as Error).name !== 'ResourceNotFoundException') throw err;
       }
     }
-    for (const e of page?.events ?? []) yield { timestamp: e.timestamp, message: e.message ?? '' };
-    const next = page?.nextForwardToken;
-    if (page && next !== token) {
-      token = next;
-      continue;
-    }
     // Caught up with what exists now.
     if (!options.follow || terminalSeen) return;
-    await ctx.retry.sleep(pollMs);
+    await ctx.sleep(pollMs);
     const previousStream = info.logStreamName;
     info = await status(ctx, jobId);
     if (info.logStreamName !== previousStream) token = undefined; // a retry attempt writes a new stream
@@ -125,23 +132,20 @@ async function logGroupFor(ctx: ClientContext, info: JobInfo): Promise<string> {
   return group;
 }
 
-/** Jobs in the queue, newest first within each status, paginated until `limit`. */
+/** Jobs in the queue, newest first within each status, at most `limit` in total (the SDK's ListJobs paginator). */
 export async function list(ctx: ClientContext, options: ListOptions = {}): Promise<JobSummaryInfo[]> {
   const limit = options.limit ?? 100;
   const out: JobSummaryInfo[] = [];
+  if (limit <= 0) return out;
+  const client = retrying(ctx, ctx.batch, 'ListJobs');
   // ListJobs without a status returns only RUNNING jobs, so "all" means one listing per status.
   for (const jobStatus of options.status ? [options.status] : ALL_STATUSES) {
-    let nextToken: string | undefined;
-    do {
-      const page = await call(ctx, 'ListJobs', () =>
-        ctx.batch.send(new ListJobsCommand({ jobQueue: ctx.jobQueue, jobStatus, nextToken, maxResults: Math.min(100, limit - out.length) })),
-      );
+    for await (const page of paginateListJobs({ client, pageSize: Math.min(100, limit) }, { jobQueue: ctx.jobQueue, jobStatus })) {
       for (const s of page.jobSummaryList ?? []) {
         out.push(toSummary(ctx, s));
         if (out.length >= limit) return out;
       }
-      nextToken = page.nextToken;
-    } while (nextToken);
+    }
   }
   return out;
 }

@@ -1,99 +1,72 @@
+import { AdaptiveRetryStrategy, isServerError, isThrottlingError, isTransientError, StandardRetryStrategy } from '@smithy/core/retry';
+import type { RetryErrorInfo, RetryErrorType, RetryStrategyV2, SdkError, StandardRetryToken } from '@smithy/types';
 import { ThrottledError } from './errors';
 
-export interface RetryPolicy {
-  /** Retries after the first attempt. */
-  readonly maxRetries: number;
-  /** Base of the exponential backoff, in ms. */
-  readonly baseMs: number;
-  /** Upper bound of one delay, in ms. */
-  readonly maxDelayMs: number;
-  /** Injected for tests: resolves after `ms`. */
-  readonly sleep: (ms: number) => Promise<void>;
-  /** Injected for tests: a number in [0, 1). */
-  readonly random: () => number;
-}
-
+/** Retries after the first attempt, by default: SubmitJob allows about 50 calls/s, bursts need room. */
 export const DEFAULT_MAX_RETRIES = 8;
-export const DEFAULT_RETRY_BASE_MS = 100;
-export const DEFAULT_RETRY_MAX_DELAY_MS = 20_000;
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-const THROTTLE_CODES = new Set([
-  'TooManyRequestsException',
-  'ThrottlingException',
-  'Throttling',
-  'ThrottledException',
-  'RequestLimitExceeded',
-  'SlowDown',
-  'RequestThrottled',
-  'RequestThrottledException',
-  'ProvisionedThroughputExceededException',
-]);
-
-interface AwsLikeError {
-  name?: string;
-  Code?: string;
-  code?: string;
-  $metadata?: { httpStatusCode?: number };
-  $retryable?: { throttling?: boolean };
-}
-
-/** True when AWS asked us to slow down (HTTP 429 or one of the throttling error codes). */
-export function isThrottle(err: unknown): boolean {
-  const e = err as AwsLikeError | undefined;
-  if (!e || typeof e !== 'object') return false;
-  if (e.$metadata?.httpStatusCode === 429) return true;
-  if (e.$retryable?.throttling) return true;
-  return [e.name, e.Code, e.code].some((c) => typeof c === 'string' && THROTTLE_CODES.has(c));
-}
-
-/** True for server-side and network failures that are worth another try (5xx, reset sockets). */
-export function isTransient(err: unknown): boolean {
-  const e = err as AwsLikeError & { code?: string } | undefined;
-  if (!e || typeof e !== 'object') return false;
-  const status = e.$metadata?.httpStatusCode;
-  if (status !== undefined && status >= 500) return true;
-  return ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'TimeoutError', 'RequestTimeout'].some((c) => e.code === c || e.name === c);
-}
+export type RetryMode = 'standard' | 'adaptive';
 
 /**
- * Exponential backoff with "full jitter" (a uniform delay in [0, min(cap, base * 2^attempt)]): the
- * variant that spreads retrying clients best, so 20 throttled callers don't all come back at once.
- * https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/
+ * The SDK v3 retry strategy of that mode: `standard` (exponential backoff with full jitter, a retry
+ * token bucket) or `adaptive` (standard plus client-side rate limiting that slows down on throttling).
  */
-export function backoffDelay(attempt: number, policy: Pick<RetryPolicy, 'baseMs' | 'maxDelayMs' | 'random'>): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseMs * 2 ** attempt);
-  return Math.floor(policy.random() * ceiling);
+export function sdkRetryStrategy(mode: RetryMode, maxAttempts: number): RetryStrategyV2 {
+  return mode === 'adaptive' ? new AdaptiveRetryStrategy(maxAttempts) : new StandardRetryStrategy(maxAttempts);
+}
+
+/** How the SDK classifies an error for retrying (THROTTLING, TRANSIENT, SERVER_ERROR or CLIENT_ERROR). */
+export function classify(err: unknown): RetryErrorType {
+  const e = err as SdkError;
+  if (!e || typeof e !== 'object') return 'CLIENT_ERROR';
+  if (isThrottlingError(e)) return 'THROTTLING';
+  if (isTransientError(e)) return 'TRANSIENT';
+  if (isServerError(e)) return 'SERVER_ERROR';
+  return 'CLIENT_ERROR';
+}
+
+/** True when AWS asked us to slow down (HTTP 429 or one of the SDK's throttling error codes). */
+export function isThrottle(err: unknown): boolean {
+  return classify(err) === 'THROTTLING';
 }
 
 /**
- * Runs `fn`, retrying throttling (and, when `retryTransient` says so, transient) errors with backoff.
- * `beforeRetry` runs before each retry after a non-throttling failure, to check whether the failed
- * call took effect anyway (a SubmitJob whose response was lost) and to stop with its value if so.
+ * Runs `fn` under an SDK retry strategy: the strategy decides whether and when to retry (and sleeps
+ * the backoff); the SDK's error classification says what kind of failure it was. Driven per call
+ * rather than inside the SDK client because SubmitJob needs two things the client's retry middleware
+ * cannot do: a non-idempotent submit must not retry a transient failure (the job may exist already),
+ * and an idempotent one first looks whether it does (`beforeRetry`). Works with brought clients too.
  */
 export async function withRetry<T>(
   operation: string,
-  policy: RetryPolicy,
+  strategy: RetryStrategyV2,
   fn: () => Promise<T>,
   options: { retryTransient?: boolean; beforeRetry?: () => Promise<T | undefined> } = {},
 ): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
+  let token = (await strategy.acquireInitialRetryToken(operation)) as StandardRetryToken;
+  for (;;) {
     try {
-      return await fn();
+      const result = await fn();
+      strategy.recordSuccess(token);
+      return result;
     } catch (err) {
-      const throttled = isThrottle(err);
-      const transient = !throttled && (options.retryTransient ?? true) && isTransient(err);
-      if (!throttled && !transient) throw err;
-      if (attempt >= policy.maxRetries) {
-        if (throttled) throw new ThrottledError(operation, attempt + 1, { cause: err });
+      const errorType = classify(err);
+      const throttled = errorType === 'THROTTLING';
+      if (errorType === 'CLIENT_ERROR' || (!throttled && options.retryTransient === false)) throw err;
+      const info: RetryErrorInfo = { errorType, error: err as SdkError };
+      try {
+        token = (await strategy.refreshRetryTokenForRetry(token, info)) as StandardRetryToken;
+      } catch {
+        // Out of attempts (or of retry capacity).
+        if (throttled) throw new ThrottledError(operation, token.getRetryCount() + 1, { cause: err });
         throw err;
       }
-      await policy.sleep(backoffDelay(attempt, policy));
-      if (transient && options.beforeRetry) {
+      if (!throttled && options.beforeRetry) {
         const done = await options.beforeRetry();
         if (done !== undefined) return done;
       }
     }
   }
 }
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -35,7 +35,7 @@ export async function submit(ctx: ClientContext, request: SubmitRequestInput): P
   }
   try {
     if (req.input !== undefined) await stageInput(ctx, input, req.input, jobId, req.retentionDays);
-    const res = await withRetry('SubmitJob', ctx.retry, () => ctx.batch.send(new SubmitJobCommand(params)), {
+    const res = await withRetry('SubmitJob', ctx.retryStrategy, () => ctx.batch.send(new SubmitJobCommand(params)), {
       // A SubmitJob that failed on the network may still have created the job; only an idempotent
       // submit can look for it (by name) and so retry safely.
       retryTransient: idempotent,

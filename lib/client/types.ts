@@ -1,6 +1,7 @@
 import { BatchClient, JobStatus } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { S3Client } from '@aws-sdk/client-s3';
+import type { RetryStrategyV2 } from '@smithy/types';
 
 /**
  * ECS caps a task's container overrides at 8192 characters of JSON, and Batch forwards a job's
@@ -35,16 +36,22 @@ export interface BatchJobClientOptions {
   readonly outputBucket?: string;
   /** @default - the SDK's region chain (AWS_REGION, profile) */
   readonly region?: string;
-  /** Bring your own SDK clients (endpoint overrides, custom credentials). @default - created here with maxAttempts 1 */
+  /**
+   * Bring your own SDK clients (endpoint overrides, custom credentials). Give them `maxAttempts: 1`:
+   * the client's retry strategy below already retries every call. @default - created here with maxAttempts 1
+   */
   readonly clients?: { readonly batch?: BatchClient; readonly s3?: S3Client; readonly logs?: CloudWatchLogsClient };
   /** Whether the queue has a fair-share scheduling policy. @default - looked up once with DescribeJobQueues */
   readonly fairShare?: boolean;
-  /** Retries of a throttled call. @default 8 */
+  /** Retries after the first attempt of a throttled or transiently failed call (maxAttempts - 1). @default 8 */
   readonly maxRetries?: number;
-  /** Base of the exponential backoff in ms. @default 100 */
-  readonly retryBaseMs?: number;
-  /** Cap of one backoff delay in ms. @default 20000 */
-  readonly retryMaxDelayMs?: number;
+  /**
+   * The SDK v3 retry mode: `standard` (exponential backoff with full jitter) or `adaptive` (also
+   * rate-limits this client while AWS throttles it; good for bulk submits). @default 'standard'
+   */
+  readonly retryMode?: 'standard' | 'adaptive';
+  /** An SDK retry strategy (e.g. `new ConfiguredRetryStrategy(4, 100)` from @smithy/core/retry); wins over maxRetries and retryMode. */
+  readonly retryStrategy?: RetryStrategyV2;
   /** Batch job names are `<prefix>-<jobId>`. @default 'job' */
   readonly jobNamePrefix?: string;
   /** CloudWatch Logs group of the jobs. @default - the job definition's awslogs-group, else /aws/batch/job */
@@ -57,10 +64,8 @@ export interface BatchJobClientOptions {
   readonly lockWaitMs?: number;
   /** Accepted `retention-days` values: those the buckets' lifecycle rules expire. @default [1, 7, 30, 90, 365] */
   readonly retentionDaysValues?: readonly number[];
-  /** Injected for tests. @default setTimeout */
+  /** Pause between polls of a held submit lock and of `logs({ follow })`; injected by tests. @default setTimeout */
   readonly sleep?: (ms: number) => Promise<void>;
-  /** Injected for tests (backoff jitter). @default Math.random */
-  readonly random?: () => number;
 }
 
 export interface S3Location {
@@ -126,6 +131,8 @@ export interface WaitOptions {
   readonly maxPollMs?: number;
   /** Called after every poll. */
   readonly onProgress?: (info: JobInfo) => void;
+  /** Stops waiting (WaitAbortedError) when it fires; the job itself is not touched. */
+  readonly signal?: AbortSignal;
 }
 
 export interface JobResult {
@@ -143,7 +150,7 @@ export interface LogEvent {
 export interface LogsOptions {
   /** Keep reading until the job is SUCCEEDED or FAILED. @default false */
   readonly follow?: boolean;
-  /** Events per GetLogEvents page (1-10000). @default - the API's (up to 1 MB / 10000 events) */
+  /** At most this many events in total (like `list`'s limit). @default - every event */
   readonly limit?: number;
   /** Poll interval while following. @default 2000 */
   readonly pollMs?: number;
@@ -152,6 +159,6 @@ export interface LogsOptions {
 export interface ListOptions {
   /** @default - every status */
   readonly status?: JobStatus;
-  /** @default 100 */
+  /** At most this many jobs in total. @default 100 */
   readonly limit?: number;
 }

@@ -16,7 +16,6 @@ test('1,000 idempotent submissions with 20 in flight land exactly once', async (
     inputBucket: m.bucket,
     clients: { batch: m.batch, s3: m.s3, logs: m.logs },
     fairShare: false,
-    retryBaseMs: 5,
   });
   const limit = pLimit(20);
   const tokens = Array.from({ length: 1000 }, (_, i) => `load-${i}`);

@@ -1,22 +1,30 @@
 import { execFileSync } from 'child_process';
 import { BatchClient, ListJobsCommand } from '@aws-sdk/client-batch';
-import { CreateLogGroupCommand, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { GetObjectCommand, GetObjectTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CloudWatchLogsClient, CreateLogGroupCommand, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { GetObjectCommand, GetObjectTaggingCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { ConfiguredRetryStrategy } from '@smithy/core/retry';
 import {
-  backoffDelay,
+  AwsError,
   BatchJobClient,
   BatchJobClientOptions,
   InvalidRequestError,
+  JobAlreadyFinishedError,
+  JobFailedError,
   JobNotFoundError,
+  OutputNotFoundError,
   ResultNotReadyError,
   ThrottledError,
+  WaitAbortedError,
+  WaitTimeoutError,
 } from '../../../lib/client';
 import { motoClientConfig, motoEndpoint, motoEnv } from '../../support/moto';
 import { createMotoBatch, MotoBatch } from './moto-batch';
+import { startRewriteProxy } from './rewrite-proxy';
 import { startThrottleProxy } from './throttle-proxy';
 
 let m: MotoBatch;
-const noWait = { sleep: async () => undefined, retryBaseMs: 1 };
+/** No pauses: lock polls don't sleep and the SDK retry strategy backs off 1 ms. */
+const noWait = () => ({ sleep: async () => undefined, retryStrategy: new ConfiguredRetryStrategy(9, 1) });
 
 function clientFor(extra: Partial<BatchJobClientOptions> = {}): BatchJobClient {
   return new BatchJobClient({
@@ -25,7 +33,7 @@ function clientFor(extra: Partial<BatchJobClientOptions> = {}): BatchJobClient {
     inputBucket: m.bucket,
     clients: { batch: m.batch, s3: m.s3, logs: m.logs },
     fairShare: false,
-    ...noWait,
+    ...noWait(),
     ...extra,
   });
 }
@@ -33,7 +41,8 @@ function clientFor(extra: Partial<BatchJobClientOptions> = {}): BatchJobClient {
 /** A client whose SDK clients point at a closed port: any AWS call fails with ECONNREFUSED. */
 function offlineClient(extra: Partial<BatchJobClientOptions> = {}): BatchJobClient {
   const dead = { ...motoClientConfig(), endpoint: 'http://127.0.0.1:9', maxAttempts: 1 };
-  return new BatchJobClient({ jobQueue: 'q', jobDefinition: 'd', inputBucket: 'b', clients: { batch: new BatchClient(dead) }, maxRetries: 0, ...extra });
+  const clients = { batch: new BatchClient(dead), s3: new S3Client(dead), logs: new CloudWatchLogsClient(dead) };
+  return new BatchJobClient({ jobQueue: 'q', jobDefinition: 'd', inputBucket: 'b', clients, maxRetries: 0, ...extra });
 }
 
 async function jobsNamed(name: string): Promise<number> {
@@ -132,34 +141,66 @@ describe('submit', () => {
     expect(job).toMatchObject({ jobId, created: true });
   });
 
-  test('retries SubmitJob throttled with HTTP 429 by a proxy in front of moto, and submits once', async () => {
-    const proxy = await startThrottleProxy(motoEndpoint(), /^\/v1\/submitjob/, 3);
+  test("retries SubmitJob throttled with HTTP 429 by a proxy in front of moto with the SDK's standard strategy, and submits once", async () => {
+    const proxy = await startThrottleProxy(motoEndpoint(), /^\/v1\/submitjob/, 2);
     try {
       const batch = new BatchClient({ ...motoClientConfig(), endpoint: proxy.endpoint, maxAttempts: 1 });
-      const delays: number[] = [];
-      const job = await clientFor({
-        clients: { batch, s3: m.s3, logs: m.logs },
-        sleep: async (ms) => void delays.push(ms),
-        retryBaseMs: 10,
-        random: () => 0.999,
-      }).submit({ operation: 'aggregate-defects', input: {}, clientToken: 'throttled-1' });
-      expect(proxy.rejected()).toBe(3);
+      // No retryStrategy given: the default StandardRetryStrategy (maxRetries 8) with its own backoff.
+      const job = await clientFor({ clients: { batch, s3: m.s3, logs: m.logs }, retryStrategy: undefined }).submit({
+        operation: 'aggregate-defects',
+        input: {},
+        clientToken: 'throttled-1',
+      });
+      expect(proxy.rejected()).toBe(2);
       expect(proxy.forwarded()).toBe(1);
-      expect(delays).toEqual([9, 19, 39]); // full jitter at random=0.999: just under 10, 20, 40
       expect(await jobsNamed(job.jobName)).toBe(1);
     } finally {
       await proxy.close();
     }
   });
 
-  test('gives up with ThrottledError when throttling outlasts maxRetries', async () => {
+  test('an injected SDK retry strategy decides the backoff of each retry', async () => {
+    const proxy = await startThrottleProxy(motoEndpoint(), /^\/v1\/submitjob/, 3);
+    try {
+      const batch = new BatchClient({ ...motoClientConfig(), endpoint: proxy.endpoint, maxAttempts: 1 });
+      const attempts: number[] = [];
+      const retryStrategy = new ConfiguredRetryStrategy(5, (attempt) => {
+        attempts.push(attempt);
+        return 1;
+      });
+      const job = await clientFor({ clients: { batch, s3: m.s3, logs: m.logs }, retryStrategy }).submit({ operation: 'aggregate-defects', input: {} });
+      expect(attempts).toEqual([1, 2, 3]);
+      expect(proxy.forwarded()).toBe(1);
+      expect(await jobsNamed(job.jobName)).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test("retryMode 'adaptive' rides out throttling too", async () => {
+    const proxy = await startThrottleProxy(motoEndpoint(), /^\/v1\/submitjob/, 1);
+    try {
+      const batch = new BatchClient({ ...motoClientConfig(), endpoint: proxy.endpoint, maxAttempts: 1 });
+      const job = await clientFor({ clients: { batch, s3: m.s3, logs: m.logs }, retryStrategy: undefined, retryMode: 'adaptive' }).submit({
+        operation: 'aggregate-defects',
+        input: {},
+      });
+      expect(proxy.rejected()).toBe(1);
+      expect(await jobsNamed(job.jobName)).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('gives up with ThrottledError when throttling outlasts the attempts', async () => {
     const proxy = await startThrottleProxy(motoEndpoint(), /^\/v1\/submitjob/, 100);
     try {
       const batch = new BatchClient({ ...motoClientConfig(), endpoint: proxy.endpoint, maxAttempts: 1 });
-      const err = await clientFor({ clients: { batch, s3: m.s3, logs: m.logs }, maxRetries: 2 })
+      const err = await clientFor({ clients: { batch, s3: m.s3, logs: m.logs }, retryStrategy: new ConfiguredRetryStrategy(3, 1) })
         .submit({ operation: 'aggregate-defects', input: {} })
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ThrottledError);
+      expect(err).toMatchObject({ exitCode: 5, code: 'THROTTLED', requestId: 'throttled-3' });
       expect(proxy.rejected()).toBe(3);
     } finally {
       await proxy.close();
@@ -247,12 +288,6 @@ describe('following a job', () => {
     expect(res.rejects.sample[0]).toEqual({ offset: 0, reason: 'bad json' });
   });
 
-  test('result before the output exists throws ResultNotReadyError', async () => {
-    const client = clientFor();
-    const job = await client.submit({ operation: 'aggregate-defects', input: {} });
-    await expect(client.result(job.jobId)).rejects.toBeInstanceOf(ResultNotReadyError);
-  });
-
   test("logs pages through every event of the job's stream in the job definition's log group", async () => {
     const client = clientFor();
     const job = await client.submit({ operation: 'aggregate-defects', input: {} });
@@ -268,15 +303,37 @@ describe('following a job', () => {
       }),
     );
     const messages: string[] = [];
-    for await (const e of client.logs(job.jobId, { limit: 10, follow: true, pollMs: 1 })) messages.push(e.message);
+    for await (const e of client.logs(job.jobId, { follow: true, pollMs: 1 })) messages.push(e.message);
     expect(messages).toEqual(Array.from({ length: 25 }, (_, i) => `line ${i}`));
+    const first: string[] = [];
+    for await (const e of client.logs(job.jobId, { limit: 10 })) first.push(e.message);
+    expect(first).toEqual(Array.from({ length: 10 }, (_, i) => `line ${i}`));
   });
 
-  test('cancel terminates the job with the reason', async () => {
+  test('cancel of a finished job is refused with JobAlreadyFinishedError', async () => {
     const client = clientFor();
     const job = await client.submit({ operation: 'aggregate-defects', input: {} });
-    const info = await client.cancel(job.jobId, 'not needed any more');
-    expect(info.statusReason).toBe('not needed any more');
+    const err = await client.cancel(job.jobId, 'not needed any more').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(JobAlreadyFinishedError);
+    expect(err).toMatchObject({ exitCode: 6, message: expect.stringMatching(/already finished \(SUCCEEDED\)/) });
+  });
+
+  test('status through a client of another queue does not find the job, by either id', async () => {
+    const client = clientFor();
+    const job = await client.submit({ operation: 'aggregate-defects', input: {} });
+    const other = await createMotoBatch('otherq');
+    const elsewhere = clientFor({ jobQueue: other.jobQueue });
+    await expect(elsewhere.status(job.batchJobId)).rejects.toBeInstanceOf(JobNotFoundError);
+    await expect(elsewhere.status(job.jobId)).rejects.toBeInstanceOf(JobNotFoundError);
+    expect((await clientFor({ jobQueue: m.jobQueueArn }).status(job.batchJobId)).jobId).toBe(job.jobId);
+  });
+
+  test('result of a SUCCEEDED job without output says so (OutputNotFoundError), not "wait first"', async () => {
+    const client = clientFor();
+    const job = await client.submit({ operation: 'aggregate-defects', input: {} });
+    const err = await client.result(job.jobId).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutputNotFoundError);
+    expect((err as Error).message).toMatch(/SUCCEEDED but s3:\/\/.* does not exist/);
   });
 
   test('list returns jobs of the queue by status up to the limit', async () => {
@@ -289,11 +346,61 @@ describe('following a job', () => {
   });
 });
 
-describe('backoff', () => {
-  test('full jitter stays within [0, min(cap, base * 2^attempt))', () => {
-    const policy = { baseMs: 100, maxDelayMs: 1000, random: () => 0.999 };
-    expect([0, 1, 2, 3, 4, 5].map((a) => backoffDelay(a, policy))).toEqual([99, 199, 399, 799, 999, 999]);
-    expect(backoffDelay(3, { ...policy, random: () => 0 })).toBe(0);
+describe('typed errors', () => {
+  test('a missing bucket is an AwsError with the request id, the operation and a hint naming the bucket', async () => {
+    const err = await clientFor({ inputBucket: 'no-such-bucket-here' }).submit({ operation: 'aggregate-defects', input: {} }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AwsError);
+    expect(err).toMatchObject({ awsCode: 'NoSuchBucket', operation: 'PutObject', exitCode: 5, httpStatusCode: 404 });
+    expect((err as AwsError).requestId).toMatch(/\S/);
+    expect((err as AwsError).hint).toMatch(/no-such-bucket-here does not exist.*--input-bucket/);
+  });
+
+  test('an unreachable endpoint is an AwsError with a network hint', async () => {
+    const err = await offlineClient().status('job-1').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AwsError);
+    expect(err).toMatchObject({ exitCode: 5, message: expect.stringMatching(/ECONNREFUSED/), hint: expect.stringMatching(/could not reach the AWS endpoint/) });
+  });
+});
+
+describe('jobs that are not SUCCEEDED (DescribeJobs rewritten by a proxy in front of moto)', () => {
+  async function withStatus<T>(status: string, fn: (client: BatchJobClient, jobId: string) => Promise<T>, reason?: string): Promise<T> {
+    const job = await clientFor().submit({ operation: 'aggregate-defects', input: {} });
+    const proxy = await startRewriteProxy(motoEndpoint());
+    try {
+      proxy.setStatus(status, reason);
+      const batch = new BatchClient({ ...motoClientConfig(), endpoint: proxy.endpoint, maxAttempts: 1 });
+      return await fn(clientFor({ clients: { batch, s3: m.s3, logs: m.logs } }), job.jobId);
+    } finally {
+      await proxy.close();
+    }
+  }
+
+  test('wait on a FAILED job throws JobFailedError with the reason', async () => {
+    const err = await withStatus('FAILED', (c, id) => c.wait(id, { pollMs: 10 }).catch((e: unknown) => e), 'Essential container exited');
+    expect(err).toBeInstanceOf(JobFailedError);
+    expect((err as Error).message).toMatch(/Essential container exited/);
+  });
+
+  test('wait on a RUNNING job times out with WaitTimeoutError naming the last status', async () => {
+    const err = await withStatus('RUNNING', (c, id) => c.wait(id, { pollMs: 10, maxPollMs: 20, timeoutMs: 200 }).catch((e: unknown) => e));
+    expect(err).toBeInstanceOf(WaitTimeoutError);
+    expect(err).toMatchObject({ lastStatus: 'RUNNING', exitCode: 4 });
+  });
+
+  test('wait({ signal }) stops with WaitAbortedError when the signal fires', async () => {
+    const err = await withStatus('RUNNABLE', (c, id) => {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 800);
+      return c.wait(id, { pollMs: 10, maxPollMs: 20, signal: controller.signal }).catch((e: unknown) => e);
+    });
+    expect(err).toBeInstanceOf(WaitAbortedError);
+    expect(err).toMatchObject({ lastStatus: 'RUNNABLE' });
+  });
+
+  test('result of a RUNNING job is ResultNotReadyError (conflict)', async () => {
+    const err = await withStatus('RUNNING', (c, id) => c.result(id).catch((e: unknown) => e));
+    expect(err).toBeInstanceOf(ResultNotReadyError);
+    expect(err).toMatchObject({ exitCode: 6 });
   });
 });
 

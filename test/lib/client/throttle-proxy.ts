@@ -21,7 +21,7 @@ export async function startThrottleProxy(target: string, pathPattern: RegExp, re
     req.on('end', () => {
       if (pathPattern.test(req.url ?? '') && rejected < rejectFirst) {
         rejected++;
-        res.writeHead(429, { 'content-type': 'application/json', 'x-amzn-errortype': 'TooManyRequestsException' });
+        res.writeHead(429, { 'content-type': 'application/json', 'x-amzn-errortype': 'TooManyRequestsException', 'x-amzn-requestid': `throttled-${rejected}` });
         res.end(JSON.stringify({ message: 'Too Many Requests' }));
         return;
       }
