@@ -4,12 +4,21 @@
 import { COMMANDS, runCli } from '../lib/client/cli';
 import * as runLocal from '../lib/local/cli-run-local';
 
-runCli(process.argv.slice(2), {}, [...COMMANDS, runLocal]).then(
+// Ctrl-C stops a wait cleanly (WaitAbortedError, exit 130); any other command is ended a moment later, also 130.
+const interrupt = new AbortController();
+process.once('SIGINT', () => {
+  interrupt.abort();
+  setTimeout(() => process.exit(130), 1000).unref();
+});
+
+runCli(process.argv.slice(2), { signal: interrupt.signal }, [...COMMANDS, runLocal]).then(
   (code) => {
+    // A waiter's pending poll timer must not keep an interrupted process alive.
+    if (interrupt.signal.aborted) process.exit(code);
     process.exitCode = code;
   },
   (err: unknown) => {
     process.stderr.write(`batchctl: ${(err as Error).stack ?? String(err)}\n`);
-    process.exitCode = 1;
+    process.exitCode = 5;
   },
 );

@@ -2,7 +2,7 @@ import * as path from 'path';
 import { Command, InvalidArgumentError } from 'commander';
 import type { RunSummary } from '../../lambda/aggregate/aggregate';
 import { CliContext, intArg } from '../client/cli/context';
-import { InvalidRequestError } from '../client/errors';
+import { InvalidRequestError, JobFailedError } from '../client/errors';
 import { createProgressReporter, formatRate } from './progress-reporter';
 import { LocalRunInputError, LocalRunResult, runLocal } from './run-local';
 
@@ -80,6 +80,6 @@ export function register(program: Command, ctx?: CliContext): void {
       const lines = summaryLines(result);
       if (ctx) ctx.print(cmd, result.summary, () => lines);
       else for (const line of lines) process.stdout.write(`${line}\n`);
-      if (result.status !== 'SUCCEEDED') throw new Error(`run ${result.runId} ended ${result.status}`);
+      if (result.status !== 'SUCCEEDED') throw new JobFailedError(result.runId, `local run ended ${result.status}`, undefined);
     });
 }

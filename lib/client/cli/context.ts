@@ -2,10 +2,10 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { Command, InvalidArgumentError } from 'commander';
 import { BatchJobClient, BatchJobClientOptions } from '../batch-job-client';
 import { resolveClientConfig } from '../config';
-import { BatchClientError, InvalidRequestError } from '../errors';
+import { BatchClientError, EXIT_CODES, InvalidRequestError, toClientError } from '../errors';
 
-/** batchctl exit codes (documented in `batchctl --help` and README). */
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NOT_FOUND: 3, TIMEOUT: 4 } as const;
+/** batchctl exit codes (documented in `batchctl --help` and docs/submitting.md "Exit codes"). */
+export const EXIT = EXIT_CODES;
 
 export interface OutputStream {
   write(text: string): unknown;
@@ -23,6 +23,8 @@ export interface CliIo {
   readonly clientOptions?: Partial<BatchJobClientOptions>;
   /** Used for `--stack` (tests: a client pointed at a local server). */
   readonly cloudFormation?: CloudFormationClient;
+  /** Aborts a running `wait` (bin/batchctl.ts: SIGINT). */
+  readonly signal?: AbortSignal;
 }
 
 /** The global options every command sees through `cmd.optsWithGlobals()`. */
@@ -84,17 +86,28 @@ export class CliContext {
     else for (const line of text()) this.io.stdout.write(`${line}\n`);
   }
 
-  /** Reports an error and returns the exit code it maps to. */
+  /**
+   * Reports an error (one JSON line `{"error":{code,message,hint,requestId,...}}` on stderr with
+   * --json, else `batchctl: message` plus hint and request id lines) and returns its exit code.
+   * An error that is not a BatchClientError (the network or a file under a command) counts as infrastructure.
+   */
   public fail(err: unknown, json: boolean): number {
-    const known = err instanceof BatchClientError;
-    const code = known ? (err as BatchClientError).exitCode : EXIT.FAILED;
+    const e = err instanceof BatchClientError ? err : toClientError(err, 'batchctl');
     if (json) {
-      const e = err as BatchClientError & { errors?: unknown };
-      this.io.stderr.write(`${JSON.stringify({ error: { code: known ? e.code : 'ERROR', message: e.message, errors: e.errors } })}\n`);
+      this.io.stderr.write(`${JSON.stringify({ error: e.toJSON() })}\n`);
     } else {
-      this.io.stderr.write(`batchctl: ${(err as Error).message ?? String(err)}\n`);
+      this.io.stderr.write(`batchctl: ${e.message}\n`);
+      if (e.hint) this.io.stderr.write(`  hint: ${e.hint}\n`);
+      if (e.requestId) this.io.stderr.write(`  AWS request id: ${e.requestId}\n`);
     }
-    return code;
+    return e.exitCode;
+  }
+
+  /** A commander usage error (unknown option, missing argument, bad value): exit 2, as JSON with --json. */
+  public usage(message: string, json: boolean): number {
+    if (json) this.io.stderr.write(`${JSON.stringify({ error: { code: 'USAGE', message } })}\n`);
+    else this.io.stderr.write(message.endsWith('\n') ? message : `${message}\n`);
+    return EXIT.USAGE;
   }
 }
 

@@ -7,7 +7,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description("print the job's CloudWatch log events (--json: one JSON object per line)")
     .argument('<jobId>')
     .option('-f, --follow', 'keep printing until the job has finished')
-    .option('--limit <n>', 'events per GetLogEvents page', intArg(1))
+    .option('--limit <n>', 'at most this many events in total', intArg(1))
     .option('--poll <seconds>', 'polling interval while following', intArg(1), 2)
     .action(async (jobId: string, opts: { follow?: boolean; limit?: number; poll: number }, cmd: Command) => {
       const client = await ctx.client(cmd);

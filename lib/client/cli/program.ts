@@ -8,16 +8,19 @@ Configuration (flags win over environment, environment over --stack):
   --input-bucket / BATCH_INPUT_BUCKET, --output-bucket / BATCH_OUTPUT_BUCKET, --region / AWS_REGION,
   --stack <name>: the outputs JobQueueArn, JobDefinitionArn, InputBucketName, OutputBucketName.
 
-Exit codes:
-  0  ok
-  1  the job failed, or the operation failed (AWS error, throttled after retries)
-  2  usage, configuration or validation error (nothing was submitted)
-  3  job not found
-  4  timeout (wait)
+Exit codes (--json: errors are one JSON line {"error":{"code",...}} on stderr):
+  0    ok
+  1    the job ended FAILED (wait, submit --wait, result)
+  2    usage, configuration, validation or input-file error (nothing was submitted)
+  3    not found: no such job in the queue, or a SUCCEEDED job wrote no output
+  4    timeout (wait)
+  5    infrastructure: AWS or network error, credentials, region, missing bucket, throttled after retries
+  6    conflict with the job's state: cancel of a finished job, result of an unfinished job, job id already taken
+  130  interrupted (Ctrl-C) while waiting
 `;
 
 /** Builds the batchctl program; every command is registered by its own module. */
-export function buildProgram(ctx: CliContext, commands: readonly CommandModule[] = COMMANDS): Command {
+export function buildProgram(ctx: CliContext, commands: readonly CommandModule[] = COMMANDS, usageErrors?: string[]): Command {
   const program = new Command('batchctl')
     .description('Submit and follow AWS Batch jobs of a cdk-batch-platform deployment')
     .option('--queue <nameOrArn>', 'job queue')
@@ -32,9 +35,13 @@ export function buildProgram(ctx: CliContext, commands: readonly CommandModule[]
     .exitOverride()
     .configureOutput({
       writeOut: (s) => ctx.io.stdout.write(s),
-      writeErr: (s) => ctx.io.stderr.write(s),
+      writeErr: (s) => (usageErrors ? usageErrors.push(s) : ctx.io.stderr.write(s)),
     });
   for (const command of commands) command.register(program, ctx);
+  // Subcommands inherit exitOverride/configureOutput only when added after them; make sure of it.
+  for (const sub of program.commands) {
+    sub.exitOverride().configureOutput(program.configureOutput());
+  }
   return program;
 }
 
@@ -50,15 +57,22 @@ export async function runCli(argv: readonly string[], io: Partial<CliIo> = {}, c
     isTTY: io.isTTY ?? Boolean(process.stderr.isTTY),
     clientOptions: io.clientOptions,
     cloudFormation: io.cloudFormation,
+    signal: io.signal,
   });
-  const program = buildProgram(ctx, commands);
+  const json = argv.includes('--json');
+  // commander's own messages (usage errors) are held back, to be printed as JSON with --json.
+  const usageErrors: string[] = [];
+  const program = buildProgram(ctx, commands, usageErrors);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT.OK;
   } catch (err) {
     if (err instanceof CommanderError) {
-      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT.OK;
+      if (json) return ctx.usage(err.message, true);
+      ctx.io.stderr.write(usageErrors.join(''));
+      return EXIT.USAGE;
     }
-    return ctx.fail(err, argv.includes('--json'));
+    return ctx.fail(err, json);
   }
 }

@@ -22,11 +22,23 @@ interface SubmitOptions {
   timeoutSeconds?: number;
   env: string[];
   wait?: boolean;
+  timeout: number;
 }
 
 function collectEnv(value: string, previous: string[]): string[] {
   if (!/^[^=]+=/.test(value)) throw new InvalidArgumentError(`expected NAME=VALUE, got "${value}"`);
   return [...previous, value];
+}
+
+/** Reads an input file (or stdin for "-"); a file that cannot be read is a usage error naming the flag and path. */
+function readInput(flag: string, file: string | 0): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e.code === 'EACCES' ? 'permission denied' : e.message;
+    throw new InvalidRequestError(`cannot read ${flag}`, [{ field: flag, message: `${file === 0 ? 'stdin' : file}: ${why}`, value: file === 0 ? '-' : file }]);
+  }
 }
 
 function parseJson(flag: string, text: string): unknown {
@@ -56,7 +68,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--job-id <id>', 'choose the platform job id')
     .option('--timeout-seconds <n>', 'attempt timeout (>= 60)', intArg(60))
     .option('--env <NAME=VALUE>', 'extra container environment (repeatable)', collectEnv, [])
-    .option('--wait', 'wait for the job to finish (exit 1 if it fails)')
+    .option('--wait', 'wait for the job to finish (exit 1 if it fails, 4 on timeout)')
+    .option('--timeout <seconds>', 'with --wait: give up after this long', intArg(1), 3600)
     .action(async (opts: SubmitOptions, cmd: Command) => {
       const sources = [opts.input, opts.inputJson, opts.inputKey].filter((s) => s !== undefined).length;
       if (sources !== 1) {
@@ -76,9 +89,9 @@ export function register(program: Command, ctx: CliContext): void {
       };
       if (opts.inputKey) request.inputKey = opts.inputKey;
       else if (opts.inputJson !== undefined) request.input = parseJson('--input-json', opts.inputJson);
-      else request.input = parseJson('--input', fs.readFileSync(opts.input === '-' ? 0 : opts.input!, 'utf8'));
+      else request.input = parseJson('--input', readInput('--input', opts.input === '-' ? 0 : opts.input!));
       if (opts.operationConfig) {
-        const text = opts.operationConfig.startsWith('@') ? fs.readFileSync(opts.operationConfig.slice(1), 'utf8') : opts.operationConfig;
+        const text = opts.operationConfig.startsWith('@') ? readInput('--operation-config', opts.operationConfig.slice(1)) : opts.operationConfig;
         request.operationConfig = parseJson('--operation-config', text) as Record<string, unknown>;
       }
       if (opts.env.length) request.environment = Object.fromEntries(opts.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
@@ -91,6 +104,6 @@ export function register(program: Command, ctx: CliContext): void {
         `  input         s3://${job.input.bucket}/${job.input.key}`,
         `  output        s3://${job.output.bucket}/${job.output.key}`,
       ]);
-      if (opts.wait) await waitWithProgress(ctx, cmd, client, job.jobId, {});
+      if (opts.wait) await waitWithProgress(ctx, cmd, client, job.jobId, { timeoutSeconds: opts.timeout });
     });
 }

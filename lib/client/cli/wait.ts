@@ -38,6 +38,7 @@ export async function waitWithProgress(
       timeoutMs: (options.timeoutSeconds ?? 3600) * 1000,
       pollMs: (options.pollSeconds ?? 2) * 1000,
       onProgress,
+      signal: ctx.io.signal,
     });
     bar?.stop();
     ctx.print(cmd, info, () => [`job ${info.jobId} SUCCEEDED`]);
@@ -51,10 +52,10 @@ export async function waitWithProgress(
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('wait')
-    .description('poll until the job SUCCEEDED (exit 0), FAILED (exit 1) or the timeout passes (exit 4)')
+    .description('poll until the job SUCCEEDED (exit 0), FAILED (exit 1) or the timeout passes (exit 4); Ctrl-C exits 130')
     .argument('<jobId>')
     .option('--timeout <seconds>', 'give up after this long', intArg(1), 3600)
-    .option('--poll <seconds>', 'first polling interval (grows 1.5x up to 30 s)', intArg(1), 2)
+    .option('--poll <seconds>', 'first polling interval (grows with jitter up to 30 s)', intArg(1), 2)
     .action(async (jobId: string, opts: { timeout: number; poll: number }, cmd: Command) => {
       const client = await ctx.client(cmd);
       await waitWithProgress(ctx, cmd, client, jobId, { timeoutSeconds: opts.timeout, pollSeconds: opts.poll });
