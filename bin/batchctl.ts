@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // batchctl: wiring only. The SDK commands live in lib/client/cli (one module per command);
-// run-local lives in lib/local, the one place where the CDK and runtime worlds meet.
+// run-local lives in lib/local, the one place where the CDK and runtime worlds meet; cost in lib/cost
+// (it synthesizes a stage to read its template).
 import { COMMANDS, runCli } from '../lib/client/cli';
+import * as cost from '../lib/cost/cli-cost';
 import * as runLocal from '../lib/local/cli-run-local';
 
-runCli(process.argv.slice(2), {}, [...COMMANDS, runLocal]).then(
+runCli(process.argv.slice(2), {}, [...COMMANDS, runLocal, cost]).then(
   (code) => {
     process.exitCode = code;
   },
