@@ -5,8 +5,9 @@
 import { COMMANDS, runCli } from '../lib/client/cli';
 import * as cost from '../lib/cost/cli-cost';
 import * as runLocal from '../lib/local/cli-run-local';
+import * as simulate from '../lib/simulate/cli-simulate';
 
-runCli(process.argv.slice(2), {}, [...COMMANDS, runLocal, cost]).then(
+runCli(process.argv.slice(2), {}, [...COMMANDS, runLocal, cost, simulate]).then(
   (code) => {
     process.exitCode = code;
   },
