@@ -43,7 +43,7 @@ export async function baselineAggregate(source: AsyncIterable<Buffer>): Promise<
     out[id] = {
       count: s.count,
       severity: s.sev,
-      depthMm: { count: s.dc, sum: s.ds / 1000, mean: s.dc ? Math.round(s.ds / s.dc) / 1000 : null, max: s.dc ? s.dm : null },
+      depthMm: { count: s.dc, sum: s.ds / 1000, sumUm: s.ds, mean: s.dc ? Math.round(s.ds / s.dc) / 1000 : null, max: s.dc ? s.dm : null },
     };
   }
   const cellKey = (k: string) => k.split(':').map(Number);
@@ -113,7 +113,7 @@ export async function tightAggregate(source: AsyncIterable<Buffer>): Promise<Rec
     out[id] = {
       count: s.count,
       severity: s.sev,
-      depthMm: { count: s.dc, sum: s.ds / 1000, mean: s.dc ? Math.round(s.ds / s.dc) / 1000 : null, max: s.dc ? s.dm : null },
+      depthMm: { count: s.dc, sum: s.ds / 1000, sumUm: s.ds, mean: s.dc ? Math.round(s.ds / s.dc) / 1000 : null, max: s.dc ? s.dm : null },
     };
   }
   const cellsOut: Record<string, number> = {};

@@ -1,7 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { ChunkSpec } from './engine';
 import type { WorkerConfig } from './config';
-import { getBytes } from './output';
+import { getText } from './output';
 
 /**
  * One line of a chunk manifest (`runs/{runId}/manifest.jsonl`, written by the planner): the worker
@@ -18,10 +18,20 @@ export interface ManifestEntry {
 }
 
 export async function readManifestEntry(s3: S3Client, bucket: string, key: string, index: number): Promise<ManifestEntry> {
-  const text = (await getBytes(s3, bucket, key)).toString('utf8');
-  for (const line of text.split('\n')) {
+  const where = `manifest s3://${bucket}/${key}`;
+  const text = await getText(s3, bucket, key);
+  if (text === undefined) throw new Error(`${where} does not exist; check MANIFEST_S3_BUCKET/MANIFEST_S3_KEY (the planner writes it)`);
+  const lines = text.split('\n');
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n];
     if (line.trim() === '') continue;
-    const entry = JSON.parse(line) as ManifestEntry;
+    let entry: ManifestEntry;
+    try {
+      entry = JSON.parse(line) as ManifestEntry;
+    } catch (err) {
+      throw new Error(`${where} line ${n + 1}: JSON: ${(err as Error).message}; a manifest is JSON lines as the planner writes them`);
+    }
+    if (entry === null || typeof entry !== 'object') throw new Error(`${where} line ${n + 1}: JSON: not an object`);
     if (entry.index !== index) continue;
     for (const field of ['bucket', 'key'] as const) {
       if (typeof entry[field] !== 'string' || entry[field].length === 0) {

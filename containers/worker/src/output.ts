@@ -164,6 +164,39 @@ function isNotFound(err: unknown): boolean {
   return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
 }
 
+/** The object's text, or undefined when there is none. */
+export async function getText(s3: S3Client, bucket: string, key: string): Promise<string | undefined> {
+  try {
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return await res.Body!.transformToString('utf8');
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Makes a new attempt's output state unambiguous before any input is read: deletes the results an
+ * earlier run left at these keys (so a reader finds either this run's complete result or none, never an
+ * old one), which also proves that the output bucket exists and that the job may write to it. Throws an
+ * error naming the output and what to check otherwise.
+ */
+export async function prepareOutput(s3: S3Client, bucket: string, keys: string[]): Promise<void> {
+  for (const key of keys) {
+    try {
+      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    } catch (err) {
+      const e = err as { name?: string; message?: string };
+      throw new Error(
+        `output s3://${bucket}/${key} is not writable (${e.name ?? 'Error'}: ${e.message ?? String(err)}); ` +
+          `check that OUTPUT_S3_BUCKET exists and that the job may write and delete objects under OUTPUT_S3_KEY. ` +
+          `No input was read.`,
+        { cause: err },
+      );
+    }
+  }
+}
+
 /** The parsed JSON object at the key, or undefined when there is none. */
 export async function getJson<T>(s3: S3Client, bucket: string, key: string): Promise<T | undefined> {
   try {

@@ -161,6 +161,63 @@ test('SIGTERM at a random moment saves a checkpoint, and reruns resume to the un
   expect(await exists(s3, BUCKET, 'out/big.json.checkpoint.json')).toBe(false);
 });
 
+test('SIGTERM to the `npm run worker` process reaches the worker: it checkpoints and exits 143, and nothing keeps running', async () => {
+  await put(s3, BUCKET, 'in/npm.jsonl', sampleBuffer({ count: 400_000, seed: 34 }));
+  const child = spawn('npm', ['run', '--silent', 'worker'], {
+    cwd: REPO_ROOT,
+    env: {
+      PATH: process.env.PATH!,
+      HOME: process.env.HOME ?? '/tmp',
+      ...motoEnv(),
+      ...contract({ OPERATION: 'aggregate-defects', INPUT_S3_KEY: 'in/npm.jsonl', OUTPUT_S3_KEY: 'out/npm.json' }),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let workerPid = 0;
+  const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    const m = /"message":"processing".*?"pid":(\d+)/.exec(stdout);
+    if (m && !workerPid) {
+      workerPid = Number(m[1]);
+      // the npm process, not the worker: as a terminal's Ctrl-C handler or a process supervisor would
+      setTimeout(() => child.kill('SIGTERM'), 100);
+    }
+  });
+  const code = await closed;
+  expect(workerPid).toBeGreaterThan(0);
+  expect(stdout).toMatch(/"message":"SIGTERM received; stopping at the next record boundary and saving a checkpoint"/);
+  expect(stdout).toMatch(/"status":"interrupted"/);
+  expect(code).toBe(143);
+  expect(() => process.kill(workerPid, 0)).toThrow(/ESRCH/);
+  expect(await exists(s3, BUCKET, 'out/npm.json.checkpoint.json')).toBe(true);
+});
+
+test('day keys do not depend on the machine time zone (worker under TZ=America/Los_Angeles)', async () => {
+  const lines = [
+    '{"segmentId":"a","severity":"low","lat":1,"lon":2,"detectedAt":"2024-05-01T20:00:00"}',
+    '{"segmentId":"a","severity":"low","lat":1,"lon":2,"detectedAt":"2024-05-01T20:00:00Z"}',
+    '{"segmentId":"a","severity":"low","lat":1,"lon":2,"detectedAt":"2024-05-01T20:00:00-07:00"}',
+  ];
+  await put(s3, BUCKET, 'in/tz.jsonl', lines.join('\n'));
+  const env = { OPERATION: 'aggregate-defects', INPUT_S3_KEY: 'in/tz.jsonl', TZ: 'America/Los_Angeles', MAX_REJECT_RATIO: '0.5' };
+  const strict = await runWorkerProcess(contract({ ...env, OUTPUT_S3_KEY: 'out/tz-strict.json' }));
+  expect(strict.code).toBe(0);
+  expect(await getJsonObject(s3, BUCKET, 'out/tz-strict.json')).toMatchObject({ records: 2, rejected: 1, days: { '2024-05-01': 1, '2024-05-02': 1 } });
+  const rejects = (await getBuffer(s3, BUCKET, 'out/tz-strict.json.rejects.jsonl')).toString();
+  expect(JSON.parse(rejects).reason).toMatch(/detectedAt has no UTC offset/);
+  const utc = await runWorkerProcess(contract({ ...env, OUTPUT_S3_KEY: 'out/tz-utc.json', OPERATION_CONFIG: '{"defaultUtcOffset":"Z"}' }));
+  expect(utc.code).toBe(0);
+  expect(await getJsonObject(s3, BUCKET, 'out/tz-utc.json')).toMatchObject({ records: 3, rejected: 0, days: { '2024-05-01': 2, '2024-05-02': 1 } });
+});
+
+test('OPERATION_CONFIG that the operation schema refuses exits 2 naming it', async () => {
+  const run = await runWorkerProcess(contract({ OPERATION: 'aggregate-defects', INPUT_S3_KEY: 'in/x.jsonl', OUTPUT_S3_KEY: 'out/x.json', OPERATION_CONFIG: '[1,2]' }));
+  expect(run.code).toBe(2);
+  expect(run.stderr).toMatch(/worker: invalid environment: OPERATION_CONFIG: aggregate-defects config: \(root\): .*expected object/);
+});
+
 test('--serve answers GET /healthz and POST /process and shuts down on SIGTERM', async () => {
   await put(s3, BUCKET, 'in/serve.csv', sampleBuffer({ count: 500, seed: 4, format: 'csv' }));
   const [cmd, ...args] = WORKER_COMMAND;

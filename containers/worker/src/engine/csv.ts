@@ -2,7 +2,8 @@
  * RFC 4180 CSV on top of the line splitter: a record is one line, or several when a quoted field holds
  * a line break (then the lines are joined with "\n"). Fields: `""` inside quotes is one quote; an
  * unquoted field that looks like a number becomes a number; an unquoted empty field is left out of the
- * record (so optional columns read as missing); quoted fields always stay strings.
+ * record (so optional columns read as missing); quoted fields always stay strings. Operations that ask for
+ * exact values get every field as its text.
  */
 const NUMERIC = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
 
@@ -70,20 +71,29 @@ export function splitCsv(text: string, fields: string[], quoted: boolean[]): str
   }
 }
 
-/** Builds the record object for one row; returns a reject reason instead when the row does not fit the header. */
+/**
+ * Builds the record object for one row; returns a reject reason instead when the row does not fit the
+ * header. `inferNumbers` false keeps every field as its text (`02134` stays `"02134"`). Column names are
+ * data: each becomes an own property, so a column named `__proto__` is a field, not a prototype.
+ */
 export function csvRecord(
   header: readonly string[],
   fields: string[],
   quoted: boolean[],
+  inferNumbers = true,
 ): Record<string, unknown> | string {
   if (fields.length !== header.length) return `expected ${header.length} fields, got ${fields.length}`;
   const record: Record<string, unknown> = {};
   for (let i = 0; i < header.length; i++) {
     const v = fields[i];
-    if (quoted[i]) record[header[i]] = v;
+    let value: unknown;
+    if (quoted[i]) value = v;
     else if (v.length === 0) continue;
-    else if (NUMERIC.test(v)) record[header[i]] = Number(v);
-    else record[header[i]] = v;
+    else if (inferNumbers && NUMERIC.test(v)) value = Number(v);
+    else value = v;
+    const name = header[i];
+    if (name === '__proto__') Object.defineProperty(record, name, { value, enumerable: true, writable: true, configurable: true });
+    else record[name] = value;
   }
   return record;
 }

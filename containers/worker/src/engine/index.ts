@@ -1,9 +1,19 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { Checkpoint, deleteCheckpoint, Fingerprint, loadCheckpoint, sameFingerprint, saveCheckpoint } from '../checkpoint';
+import {
+  Checkpoint,
+  CorruptCheckpointError,
+  deleteCheckpoint,
+  Fingerprint,
+  loadCheckpoint,
+  quarantineCheckpoint,
+  sameFingerprint,
+  saveCheckpoint,
+} from '../checkpoint';
 import { Logger, silentLogger } from '../log';
 import { getOperation } from '../operations/registry';
 import type { AnyRecordOperation, CustomOperation, RecordCounts, StepContext } from '../operations/types';
-import { derivedKeys, getBytes, PartWriter, putJson } from '../output';
+import { derivedKeys, getBytes, PartWriter, prepareOutput, putJson } from '../output';
+import { parseExact, stringifyExact } from './exact-json';
 import { InputFormatName, resolveFormat, RecordFormat } from './format';
 import { DEFAULT_MAX_RECORD_BYTES, scanRecords, ScanSink } from './scan';
 import { headObject, openRange, readCsvHeader } from './source';
@@ -96,8 +106,9 @@ function bindOperation<S extends RecordCounts>(
   writeReject: (line: string) => void,
   writeRecord: (line: string) => void,
 ): StreamRun<S> {
+  const stringify = op.values === 'exact' ? stringifyExact : JSON.stringify;
   const ctx: StepContext = {
-    emit: (record) => writeRecord(JSON.stringify(record) + '\n'),
+    emit: (record) => writeRecord(stringify(record) + '\n'),
   };
   const step = op.step;
   const sink: ScanSink = {
@@ -136,10 +147,47 @@ export async function processStream(
   const run = bindOperation(op, state, options.onReject ?? noop, options.onRecord ?? noop);
   const scan = await scanRecords(
     source,
-    { format: options.format, sourceOffset: 0, skipPartialFirst: false, end: Infinity, maxRecordBytes: options.maxRecordBytes },
+    {
+      format: options.format,
+      sourceOffset: 0,
+      skipPartialFirst: false,
+      end: Infinity,
+      maxRecordBytes: options.maxRecordBytes,
+      ...valueOptions(op),
+    },
     run.sink,
   );
   return { document: op.serialize(state), records: state.records, rejected: state.rejected, bytes: scan.bytesRead };
+}
+
+function valueOptions(op: AnyRecordOperation): { values: 'native' | 'exact'; parseJson?: (text: string) => unknown } {
+  return op.values === 'exact' ? { values: 'exact', parseJson: parseExact } : { values: 'native' };
+}
+
+/** zlib's errors carry codes such as Z_DATA_ERROR and Z_BUF_ERROR. */
+function isGzipError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('Z_');
+}
+
+/**
+ * Errors while reading an input object, restated with the object and the layer that failed and what to
+ * do about it. Record-level problems (invalid JSON, a bad field) are rejects, not errors.
+ */
+function inputError(err: unknown, bucket: string, key: string): Error {
+  const where = `s3://${bucket}/${key}`;
+  const message = (err as Error).message ?? String(err);
+  if (isGzipError(err)) {
+    return new Error(
+      `${where}: gzip: ${message}; the object is not a complete gzip stream (truncated or not gzip-compressed). ` +
+        `Upload it again, or if it is not compressed drop the .gz extension or set INPUT_FORMAT`,
+      { cause: err },
+    );
+  }
+  if (message.startsWith('CSV header row')) {
+    return new Error(`${where}: ${message}; the first non-empty line of a CSV object must be the column names`, { cause: err });
+  }
+  return err instanceof Error ? err : new Error(message);
 }
 
 function rate(records: number, ms: number): number {
@@ -209,6 +257,8 @@ async function runRecords(
   const maxRecordBytes = spec.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   const maxRejectRatio = spec.maxRejectRatio ?? DEFAULT_MAX_REJECT_RATIO;
   const fmt = resolveFormat(key, spec.input.format);
+  // Before any input is read: no earlier result stays next to this attempt's, and the output is writable.
+  await prepareOutput(s3Out, out.bucket, [out.key, keys.summary, keys.rejects]);
   const info = await headObject(s3In, bucket, key);
   const gzip = fmt.compression === 'gzip';
   const start = spec.input.startByte ?? 0;
@@ -219,8 +269,9 @@ async function runRecords(
   if (gzip && (start !== 0 || end !== info.size)) {
     throw new Error(`gzip input s3://${bucket}/${key} can only be processed whole; drop CHUNK_START_BYTE/CHUNK_END_BYTE`);
   }
-  // For gzip the range is over decompressed bytes, whose total is unknown until the end.
-  const scanEnd = gzip ? Infinity : end;
+  // For gzip the range is over decompressed bytes, whose total is unknown until the end. An empty
+  // object is an empty input whether or not its name ends in .gz (zero bytes are no gzip stream).
+  const scanEnd = gzip ? (info.size === 0 ? 0 : Infinity) : end;
 
   const fingerprint: Fingerprint = {
     operation: op.name,
@@ -240,18 +291,40 @@ async function runRecords(
   let attempts = 1;
   let csvHeader: readonly string[] | undefined;
   let resume: Checkpoint | undefined;
-  const found = await loadCheckpoint(s3Out, out.bucket, keys.checkpoint);
+  let found: Checkpoint | undefined;
+  let corrupt: string | undefined;
+  try {
+    found = await loadCheckpoint(s3Out, out.bucket, keys.checkpoint);
+  } catch (err) {
+    if (!(err instanceof CorruptCheckpointError)) throw err;
+    corrupt = err.problem;
+  }
   if (found && sameFingerprint(found.fingerprint, fingerprint)) {
-    resume = found;
-    state = op.merge(state, op.deserialize(found.state));
-    offset = found.offset;
-    bytesBefore = found.bytesRead;
-    elapsedBefore = found.elapsedMs;
-    attempts = found.attempts + 1;
-    csvHeader = found.csvHeader;
-    log.info('resuming from checkpoint', { offset, records: state.records, rejected: state.rejected, attempt: attempts });
+    try {
+      state = op.merge(state, op.deserialize(found.state));
+      resume = found;
+    } catch (err) {
+      state = op.init(config);
+      corrupt = `state: ${(err as Error).message}`;
+    }
   } else if (found) {
     log.warn('ignoring a checkpoint made for different input or configuration', { checkpoint: keys.checkpoint });
+  }
+  if (corrupt !== undefined) {
+    // A checkpoint that cannot be read would fail every retry; keep it for inspection and start over.
+    const movedTo = await quarantineCheckpoint(s3Out, out.bucket, keys.checkpoint);
+    log.error('corrupt checkpoint moved aside; processing starts again from the beginning', {
+      checkpoint: `s3://${out.bucket}/${keys.checkpoint}`,
+      movedTo: `s3://${out.bucket}/${movedTo}`,
+      problem: corrupt,
+    });
+  } else if (resume) {
+    offset = resume.offset;
+    bytesBefore = resume.bytesRead;
+    elapsedBefore = resume.elapsedMs;
+    attempts = resume.attempts + 1;
+    csvHeader = resume.csvHeader;
+    log.info('resuming from checkpoint', { offset, records: state.records, rejected: state.rejected, attempt: attempts });
   }
 
   const rejects = new PartWriter(s3Out, out.bucket, keys.rejects, {
@@ -273,7 +346,11 @@ async function runRecords(
   // A chunk not at the start of the object needs the CSV header from the object's first line.
   const startsAtZero = offset === 0;
   if (fmt.format === 'csv' && !startsAtZero && !csvHeader) {
-    csvHeader = await readCsvHeader(s3In, bucket, key, info.size, maxRecordBytes);
+    try {
+      csvHeader = await readCsvHeader(s3In, bucket, key, info.size, maxRecordBytes);
+    } catch (err) {
+      throw inputError(err, bucket, key);
+    }
   }
   // The first chunk of an attempt begins one byte early to learn whether a record starts at `start`;
   // a resumed attempt starts exactly at a record boundary.
@@ -281,30 +358,38 @@ async function runRecords(
   const readFrom = skipPartialFirst ? offset - 1 : offset;
 
   let scan;
-  if (offset >= scanEnd) {
-    scan = { bytesRead: 0, stoppedAt: undefined, csvHeader };
-  } else {
-    const source = await openRange(s3In, bucket, key, gzip ? 0 : readFrom, { gzip });
-    const skipDecompressed = gzip && offset > 0 ? offset : 0;
-    scan = await scanRecords(
-      skipDecompressed > 0 ? skipBytes(source, skipDecompressed) : source,
-      {
-        format: fmt.format,
-        sourceOffset: readFrom,
-        skipPartialFirst,
-        end: scanEnd,
-        maxRecordBytes,
-        csvHeader,
-        shouldStop: signal ? () => signal.aborted : undefined,
-        afterBuffer: () => {
-          const a = rejects.flushIfFull();
-          const b = output?.flushIfFull();
-          if (a && b) return Promise.all([a, b]).then(() => undefined);
-          return a ?? b;
+  try {
+    if (offset >= scanEnd) {
+      scan = { bytesRead: 0, stoppedAt: undefined, csvHeader };
+    } else {
+      const source = await openRange(s3In, bucket, key, gzip ? 0 : readFrom, { gzip });
+      const skipDecompressed = gzip && offset > 0 ? offset : 0;
+      scan = await scanRecords(
+        skipDecompressed > 0 ? skipBytes(source, skipDecompressed) : source,
+        {
+          format: fmt.format,
+          sourceOffset: readFrom,
+          skipPartialFirst,
+          end: scanEnd,
+          maxRecordBytes,
+          csvHeader,
+          ...valueOptions(op),
+          shouldStop: signal ? () => signal.aborted : undefined,
+          afterBuffer: () => {
+            const a = rejects.flushIfFull();
+            const b = output?.flushIfFull();
+            if (a && b) return Promise.all([a, b]).then(() => undefined);
+            return a ?? b;
+          },
         },
-      },
-      run.sink,
-    );
+        run.sink,
+      );
+    }
+  } catch (err) {
+    // Nothing of this attempt becomes visible. Uploads this attempt opened are aborted; uploads a
+    // checkpoint refers to stay open with it, so a retry can still resume.
+    if (!resume) await Promise.all([rejects.abort(), output?.abort()]);
+    throw inputError(err, bucket, key);
   }
   const bytes = bytesBefore + scan.bytesRead;
   const durationMs = elapsedBefore + (Date.now() - t0);

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'buffer';
 import { csvRecord, parseHeader, quoteParityOdd, splitCsv } from './csv';
 import type { RecordFormat } from './format';
 
@@ -37,6 +38,13 @@ export interface ScanOptions {
   shouldStop?: () => boolean;
   /** Called between source buffers so writers can apply backpressure. */
   afterBuffer?: () => Promise<void> | undefined;
+  /**
+   * 'native' (default): JSON numbers become doubles, unquoted numeric CSV fields become numbers.
+   * 'exact': JSON is parsed by `parseJson` (which keeps numbers as their text) and CSV fields stay strings.
+   */
+  values?: 'native' | 'exact';
+  /** The JSON parser for values 'exact'. */
+  parseJson?: (text: string) => unknown;
 }
 
 export interface ScanResult {
@@ -45,6 +53,42 @@ export interface ScanResult {
   /** Bytes received from the source. */
   bytesRead: number;
   csvHeader?: readonly string[];
+}
+
+/**
+ * Index (from s) of the first byte that is not part of well-formed UTF-8 in buf[s, e), or -1. Only run
+ * on lines already known to be invalid, to say where.
+ */
+export function firstInvalidUtf8(buf: Buffer, s: number, e: number): number {
+  let i = s;
+  while (i < e) {
+    const b = buf[i];
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let n: number;
+    let min: number;
+    if (b >= 0xc2 && b <= 0xdf) [n, min] = [1, 0x80];
+    else if (b >= 0xe0 && b <= 0xef) [n, min] = [2, 0x800];
+    else if (b >= 0xf0 && b <= 0xf4) [n, min] = [3, 0x10000];
+    else return i - s;
+    if (i + n >= e) return i - s; // truncated sequence
+    let cp = b & (0x3f >> n);
+    for (let k = 1; k <= n; k++) {
+      const c = buf[i + k];
+      if ((c & 0xc0) !== 0x80) return i - s;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i - s;
+    i += n + 1;
+  }
+  return -1;
+}
+
+function invalidUtf8Reason(buf: Buffer, s: number, e: number): string {
+  const at = firstInvalidUtf8(buf, s, e);
+  return `invalid UTF-8 at byte ${at} of the record; the input must be UTF-8 (re-export it as UTF-8)`;
 }
 
 const BOM0 = 0xef;
@@ -59,6 +103,9 @@ export async function scanRecords(
   const end = options.end;
   const maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   const isCsv = options.format === 'csv';
+  const exact = options.values === 'exact';
+  const parseJson = exact ? options.parseJson : undefined;
+  if (exact && !parseJson) throw new Error("scan option values 'exact' needs parseJson");
   let header: readonly string[] | undefined = options.csvHeader;
   let wantHeader = isCsv && header === undefined;
   if (wantHeader && options.sourceOffset !== 0) {
@@ -115,7 +162,7 @@ export async function scanRecords(
       sink.reject(recordOffset, err, raw.subarray(rs, Math.min(re, rs + RAW_PREFIX_BYTES)));
       return;
     }
-    const rec = csvRecord(header!, fields, quoted);
+    const rec = csvRecord(header!, fields, quoted, !exact);
     if (typeof rec === 'string') {
       sink.reject(recordOffset, rec, raw.subarray(rs, Math.min(re, rs + RAW_PREFIX_BYTES)));
       return;
@@ -136,13 +183,24 @@ export async function scanRecords(
       return;
     }
     const text = buf.toString('utf8', s, e);
+    // Invalid bytes decode to U+FFFD; only then is the line checked (a real U+FFFD is valid UTF-8).
+    if (text.indexOf('\ufffd') !== -1 && !isUtf8(buf.subarray(s, e))) {
+      if (isCsv && wantHeader) throw new Error(`CSV header row: ${invalidUtf8Reason(buf, s, e)}`);
+      if (csvPending !== undefined) {
+        sink.reject(csvPendingOffset, `invalid UTF-8 in a line of this multi-line record; the input must be UTF-8 (re-export it as UTF-8)`, csvPendingRaw!);
+        csvPending = undefined;
+        return;
+      }
+      rejectLine(buf, s, e, offset, invalidUtf8Reason(buf, s, e));
+      return;
+    }
     if (isCsv) {
       handleCsv(text, buf, s, e, offset);
       return;
     }
     let rec: unknown;
     try {
-      rec = JSON.parse(text);
+      rec = parseJson !== undefined ? parseJson(text) : JSON.parse(text);
     } catch (err) {
       rejectLine(buf, s, e, offset, `invalid JSON: ${(err as Error).message}`);
       return;

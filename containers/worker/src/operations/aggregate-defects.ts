@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { RecordCounts, RecordOperation } from './types';
 
 /**
@@ -16,7 +17,7 @@ interface SegmentStats {
   high: number;
   critical: number;
   depthCount: number;
-  /** Sum of depthMm in integer micrometres (exact below 2^53 um, i.e. 9e9 m of potholes). */
+  /** Sum of depthMm in integer micrometres; never above DEPTH_SUM_UM_MAX, so always exact. */
   depthSumUm: number;
   depthMax: number;
 }
@@ -26,6 +27,8 @@ export interface AggregateDefectsState extends RecordCounts {
   days: Map<string, number>;
   /** key = (floor(lat*100) + 9000) * CELL_STRIDE + floor(lon*100) + 18000 */
   cells: Map<number, number>;
+  /** From OPERATION_CONFIG defaultUtcOffset; undefined: timestamps without an offset are rejected. */
+  defaultOffsetMinutes?: number;
 }
 
 export interface AggregateDefectsResult {
@@ -37,7 +40,8 @@ export interface AggregateDefectsResult {
     {
       count: number;
       severity: Record<Severity, number>;
-      depthMm: { count: number; sum: number; mean: number | null; max: number | null };
+      /** `sumUm`: the exact sum in integer micrometres (what merges use); `sum` is it in millimetres. */
+      depthMm: { count: number; sum: number; sumUm: number; mean: number | null; max: number | null };
     }
   >;
   days: Record<string, number>;
@@ -47,26 +51,106 @@ export interface AggregateDefectsResult {
 const CELL_STRIDE = 36001;
 const LAT_OFFSET = 9000;
 const LON_OFFSET = 18000;
-// Fast path for the common `2024-05-01T12:00:00(.123)Z`; other ISO 8601 forms go through Date.parse.
-const ISO_UTC = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?Z$/;
-const ISO_ANY = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/** Valid range of `depthMm`, in millimetres (a 10 m deep defect is already a collapsed road). */
+export const DEPTH_MM_MAX = 10_000;
+/**
+ * A segment's depth sum is an integer number of micrometres kept in a double, exact up to 2^53 - 1 um
+ * (over 900 million readings of the 10 m maximum); a reading that would pass it is rejected, and a merge
+ * that would pass it throws, so no sum is ever rounded.
+ */
+export const DEPTH_SUM_UM_MAX = Number.MAX_SAFE_INTEGER;
+/** Calendar years accepted in `detectedAt`, as written (before applying the offset). */
+export const YEAR_MIN = 1900;
+export const YEAR_MAX = 2100;
+/** UTC offsets that exist on Earth: -12:00 to +14:00. */
+const OFFSET_MIN_MINUTES = -12 * 60;
+const OFFSET_MAX_MINUTES = 14 * 60;
+
+// Fast path for the common `2024-05-01T12:00:00(.123)Z`: a day already seen costs one regex test and one
+// Map lookup (the day was fully checked the first time it was counted).
+const ISO_UTC = /^(?:19\d\d|20\d\d|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?Z$/;
+// The one accepted shape: date, `T`, hours and minutes, optional seconds and fraction, `Z` or an offset.
+const ISO_STRICT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/;
+const OFFSET = /^(?:Z|([+-])(\d{2}):?(\d{2}))$/;
+
+const DETECTED_AT_RULE = `an ISO 8601 date-time with Z or a UTC offset, e.g. 2024-05-01T12:00:00Z or 2024-05-01T14:00:00+02:00, years ${YEAR_MIN}-${YEAR_MAX}`;
+
+const configSchema = z
+  .object({
+    /**
+     * Offset applied to `detectedAt` values that carry none, e.g. "+02:00" or "Z". Without it such
+     * values are rejected: the machine's time zone never decides a day.
+     */
+    defaultUtcOffset: z
+      .string()
+      .refine((v) => parseOffset(v) !== undefined, 'must be "Z" or an offset from -12:00 to +14:00 such as "+02:00"')
+      .optional(),
+  })
+  .strict();
+
+export type AggregateDefectsConfig = z.infer<typeof configSchema>;
+
+/** Minutes east of UTC for `Z`, `+HH:MM` or `+HHMM`; undefined when malformed or outside -12:00..+14:00. */
+export function parseOffset(text: string): number | undefined {
+  const m = OFFSET.exec(text);
+  if (!m) return undefined;
+  if (m[1] === undefined) return 0;
+  const hours = Number(m[2]);
+  const minutes = Number(m[3]);
+  if (minutes > 59) return undefined;
+  const total = (m[1] === '-' ? -1 : 1) * (hours * 60 + minutes);
+  return total >= OFFSET_MIN_MINUTES && total <= OFFSET_MAX_MINUTES ? total : undefined;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/**
+ * The UTC day (`YYYY-MM-DD`) of a `detectedAt` value, or the reason it is not accepted. One rule,
+ * whatever the offset: `YYYY-MM-DDTHH:MM[:SS[.fraction]]` followed by `Z` or `+HH:MM`/`-HH:MM`
+ * (`+HHMM` too), a real calendar date and time (no 02-30, no 24:00, no leap second 60), years
+ * YEAR_MIN..YEAR_MAX, offsets -12:00..+14:00. A value without an offset takes `defaultOffsetMinutes`
+ * when configured and is rejected otherwise.
+ */
+export function parseDetectedAt(value: string, defaultOffsetMinutes?: number): { day: string } | { reason: string } {
+  const m = ISO_STRICT.exec(value);
+  if (!m) return { reason: `detectedAt must be ${DETECTED_AT_RULE}` };
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const dayOfMonth = Number(m[3]);
+  const hour = Number(m[4]);
+  const minute = Number(m[5]);
+  const second = m[6] === undefined ? 0 : Number(m[6]);
+  if (year < YEAR_MIN || year > YEAR_MAX) return { reason: `detectedAt year ${year} is outside ${YEAR_MIN}-${YEAR_MAX}` };
+  if (month < 1 || month > 12 || dayOfMonth < 1 || dayOfMonth > daysInMonth(year, month)) {
+    return { reason: `detectedAt ${m[1]}-${m[2]}-${m[3]} is not a calendar date` };
+  }
+  if (hour > 23 || minute > 59 || second > 59) return { reason: `detectedAt time ${value.slice(11, 19)} is not a time of day (00:00:00-23:59:59)` };
+  let offset: number | undefined;
+  if (m[7] === undefined) {
+    if (defaultOffsetMinutes === undefined) {
+      return { reason: `detectedAt has no UTC offset; add Z or +HH:MM, or set defaultUtcOffset in OPERATION_CONFIG` };
+    }
+    offset = defaultOffsetMinutes;
+  } else {
+    offset = parseOffset(m[7]);
+    if (offset === undefined) return { reason: `detectedAt offset ${m[7]} is not between -12:00 and +14:00` };
+  }
+  const t = Date.UTC(year, month - 1, dayOfMonth, hour, minute) - offset * 60_000;
+  return { day: new Date(t).toISOString().slice(0, 10) };
+}
+
+/** UTC day of a `detectedAt` value (see parseDetectedAt), or undefined when it is not accepted. */
+export function utcDay(value: string, defaultOffsetMinutes?: number): string | undefined {
+  const r = parseDetectedAt(value, defaultOffsetMinutes);
+  return 'day' in r ? r.day : undefined;
+}
 
 function newSegment(): SegmentStats {
   return { count: 0, low: 0, medium: 0, high: 0, critical: 0, depthCount: 0, depthSumUm: 0, depthMax: -1 };
-}
-
-/** UTC day of an ISO 8601 timestamp, or undefined when it is not one (or names an impossible date). */
-export function utcDay(value: string): string | undefined {
-  if (ISO_UTC.test(value)) {
-    const day = value.slice(0, 10);
-    // 2024-02-30 passes the regex; a round trip through Date catches it (once per distinct day).
-    const t = Date.parse(day + 'T00:00:00Z');
-    return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === day ? day : undefined;
-  }
-  if (!ISO_ANY.test(value)) return undefined;
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) return undefined;
-  return new Date(t).toISOString().slice(0, 10);
 }
 
 function step(state: AggregateDefectsState, r: Record<string, unknown>): string | undefined {
@@ -81,8 +165,7 @@ function step(state: AggregateDefectsState, r: Record<string, unknown>): string 
   const lon = r.lon;
   if (typeof lon !== 'number' || !(lon >= -180 && lon <= 180)) return 'lon must be a number in [-180, 180]';
   const detectedAt = r.detectedAt;
-  if (typeof detectedAt !== 'string') return 'detectedAt must be an ISO 8601 string';
-  // Fast path: a UTC timestamp of a day already seen costs one regex test and one Map lookup.
+  if (typeof detectedAt !== 'string') return `detectedAt must be ${DETECTED_AT_RULE}`;
   let day: string | undefined;
   let dayCount: number | undefined;
   if (ISO_UTC.test(detectedAt)) {
@@ -90,26 +173,32 @@ function step(state: AggregateDefectsState, r: Record<string, unknown>): string 
     dayCount = state.days.get(day);
   }
   if (dayCount === undefined) {
-    day = utcDay(detectedAt);
-    if (day === undefined) return 'detectedAt must be an ISO 8601 string';
+    const parsed = parseDetectedAt(detectedAt, state.defaultOffsetMinutes);
+    if ('reason' in parsed) return parsed.reason;
+    day = parsed.day;
     dayCount = state.days.get(day);
   }
   const depth = r.depthMm;
-  if (depth !== undefined && depth !== null && (typeof depth !== 'number' || !(depth >= 0) || depth === Infinity)) {
-    return 'depthMm must be a number >= 0';
+  let depthUm = 0;
+  const hasDepth = depth !== undefined && depth !== null;
+  if (hasDepth) {
+    if (typeof depth !== 'number' || !(depth >= 0 && depth <= DEPTH_MM_MAX)) return `depthMm must be a number in [0, ${DEPTH_MM_MAX}] (millimetres)`;
+    depthUm = Math.round(depth * 1000);
   }
 
   let seg = state.segments.get(segmentId);
   if (seg === undefined) {
     seg = newSegment();
     state.segments.set(segmentId, seg);
+  } else if (hasDepth && seg.depthSumUm > DEPTH_SUM_UM_MAX - depthUm) {
+    return `depthMm: the depth sum of segment ${JSON.stringify(segmentId)} would pass ${DEPTH_SUM_UM_MAX} um; split the input by segment`;
   }
   seg.count++;
   seg[severity]++;
-  if (typeof depth === 'number') {
+  if (hasDepth) {
     seg.depthCount++;
-    seg.depthSumUm += Math.round(depth * 1000);
-    if (depth > seg.depthMax) seg.depthMax = depth;
+    seg.depthSumUm += depthUm;
+    if ((depth as number) > seg.depthMax) seg.depthMax = depth as number;
   }
   state.days.set(day!, (dayCount ?? 0) + 1);
   const cell = (Math.floor(lat * 100) + LAT_OFFSET) * CELL_STRIDE + Math.floor(lon * 100) + LON_OFFSET;
@@ -117,8 +206,15 @@ function step(state: AggregateDefectsState, r: Record<string, unknown>): string 
   return undefined;
 }
 
-function init(): AggregateDefectsState {
-  return { records: 0, rejected: 0, segments: new Map(), days: new Map(), cells: new Map() };
+function init(config: AggregateDefectsConfig = {}): AggregateDefectsState {
+  return {
+    records: 0,
+    rejected: 0,
+    segments: new Map(),
+    days: new Map(),
+    cells: new Map(),
+    defaultOffsetMinutes: config.defaultUtcOffset === undefined ? undefined : parseOffset(config.defaultUtcOffset),
+  };
 }
 
 function addInto<K>(target: Map<K, number>, source: Map<K, number>): void {
@@ -127,11 +223,15 @@ function addInto<K>(target: Map<K, number>, source: Map<K, number>): void {
 
 function merge(a: AggregateDefectsState, b: AggregateDefectsState): AggregateDefectsState {
   const out = init();
+  out.defaultOffsetMinutes = a.defaultOffsetMinutes;
   out.records = a.records + b.records;
   out.rejected = a.rejected + b.rejected;
   for (const src of [a, b]) {
     for (const [id, s] of src.segments) {
       const t = out.segments.get(id) ?? newSegment();
+      if (t.depthSumUm > DEPTH_SUM_UM_MAX - s.depthSumUm) {
+        throw new Error(`aggregate-defects: the depth sum of segment ${JSON.stringify(id)} passes ${DEPTH_SUM_UM_MAX} um; it cannot be kept exact`);
+      }
       t.count += s.count;
       t.low += s.low;
       t.medium += s.medium;
@@ -156,24 +256,29 @@ function cellName(key: number): string {
   return `${latCell}:${lonCell}`;
 }
 
-/** Keys sorted so that equal states serialize to identical bytes (idempotent output). */
+/**
+ * Keys sorted so that equal states serialize to identical bytes (idempotent output). Objects keyed by
+ * data are built with Object.fromEntries (own properties), so a segment named "__proto__" is a key like
+ * any other and never touches a prototype.
+ */
 function serialize(state: AggregateDefectsState): Record<string, unknown> {
-  const segments: AggregateDefectsResult['segments'] = {};
-  for (const [id, s] of [...state.segments].sort(byKey)) {
-    const sum = s.depthSumUm / 1000;
-    segments[id] = {
-      count: s.count,
-      severity: { low: s.low, medium: s.medium, high: s.high, critical: s.critical },
-      depthMm: {
-        count: s.depthCount,
-        sum,
-        mean: s.depthCount > 0 ? Math.round((s.depthSumUm / s.depthCount)) / 1000 : null,
-        max: s.depthCount > 0 ? s.depthMax : null,
+  const segments = Object.fromEntries(
+    [...state.segments].sort(byKey).map(([id, s]) => [
+      id,
+      {
+        count: s.count,
+        severity: { low: s.low, medium: s.medium, high: s.high, critical: s.critical },
+        depthMm: {
+          count: s.depthCount,
+          sum: s.depthSumUm / 1000,
+          sumUm: s.depthSumUm,
+          mean: s.depthCount > 0 ? Math.round(s.depthSumUm / s.depthCount) / 1000 : null,
+          max: s.depthCount > 0 ? s.depthMax : null,
+        },
       },
-    };
-  }
-  const cells: Record<string, number> = {};
-  for (const [k, v] of [...state.cells].sort((x, y) => x[0] - y[0])) cells[cellName(k)] = v;
+    ]),
+  ) as AggregateDefectsResult['segments'];
+  const cells = Object.fromEntries([...state.cells].sort((x, y) => x[0] - y[0]).map(([k, v]) => [cellName(k), v]));
   const result: AggregateDefectsResult = {
     operation: 'aggregate-defects',
     records: state.records,
@@ -185,9 +290,38 @@ function serialize(state: AggregateDefectsState): Record<string, unknown> {
   return result as unknown as Record<string, unknown>;
 }
 
+const count = z.number().int().nonnegative();
+const documentSchema = z.object({
+  operation: z.literal('aggregate-defects'),
+  records: count,
+  rejected: count,
+  segments: z.record(
+    z.string(),
+    z.object({
+      count,
+      severity: z.object({ low: count, medium: count, high: count, critical: count }),
+      depthMm: z.object({
+        count,
+        sum: z.number(),
+        sumUm: count.max(DEPTH_SUM_UM_MAX).optional(),
+        mean: z.number().nullable(),
+        max: z.number().nullable(),
+      }),
+    }),
+  ),
+  days: z.record(z.string().regex(/^\d{4}-\d{2}-\d{2}$/), count),
+  heatmap: z.object({ cellDeg: z.number(), cells: z.record(z.string().regex(/^-?\d+:-?\d+$/), count) }),
+});
+
+/** Checks the document's shape (a chunk result or a checkpoint's state), then rebuilds Maps from its own keys. */
 function deserialize(doc: unknown): AggregateDefectsState {
+  const checked = documentSchema.safeParse(doc);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    throw new Error(`not an aggregate-defects result document: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  // Entries of the input, not of zod's output: zod copies records into plain objects by assignment.
   const d = doc as AggregateDefectsResult;
-  if (!d || d.operation !== 'aggregate-defects') throw new Error('not an aggregate-defects result document');
   const state = init();
   state.records = d.records;
   state.rejected = d.rejected;
@@ -199,7 +333,8 @@ function deserialize(doc: unknown): AggregateDefectsState {
       high: s.severity.high,
       critical: s.severity.critical,
       depthCount: s.depthMm.count,
-      depthSumUm: Math.round(s.depthMm.sum * 1000),
+      // Documents from before sumUm existed carry only the sum in millimetres.
+      depthSumUm: s.depthMm.sumUm ?? Math.round(s.depthMm.sum * 1000),
       depthMax: s.depthMm.max ?? -1,
     });
   }
@@ -211,11 +346,20 @@ function deserialize(doc: unknown): AggregateDefectsState {
   return state;
 }
 
-export const aggregateDefects: RecordOperation<AggregateDefectsState, Record<string, never>> = {
+export const aggregateDefects: RecordOperation<AggregateDefectsState, AggregateDefectsConfig> = {
   name: 'aggregate-defects',
   kind: 'records',
   output: 'document',
-  parseConfig: () => ({}),
+  parseConfig(raw) {
+    const parsed = configSchema.safeParse(raw ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(
+        `aggregate-defects config: ${issue.path.join('.') || '(root)'}: ${issue.message}; expected an object such as {"defaultUtcOffset":"+02:00"} or none`,
+      );
+    }
+    return parsed.data;
+  },
   init,
   step,
   merge,

@@ -24,6 +24,13 @@ export interface RecordOperation<State extends RecordCounts = RecordCounts, Conf
   readonly kind: 'records';
   /** 'document': one JSON result at OUTPUT_S3_KEY. 'records': JSON lines at OUTPUT_S3_KEY plus a summary. */
   readonly output: 'document' | 'records';
+  /**
+   * How the engine reads values. 'native' (default): JSON numbers as doubles, numeric CSV fields as
+   * numbers. 'exact': JSON numbers as exact values that keep their text (engine/exact-json), CSV fields
+   * as strings, and emitted records written with those texts: for operations that pass values through.
+   */
+  readonly values?: 'native' | 'exact';
+  /** Validates OPERATION_CONFIG (a zod schema per operation); throws an Error naming the field and what is allowed. */
   parseConfig(raw: unknown): Config;
   init(config: Config): State;
   step(state: State, record: Record<string, unknown>, ctx: StepContext): string | undefined;

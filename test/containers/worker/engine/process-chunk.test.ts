@@ -80,12 +80,12 @@ describe('processChunk rejects', () => {
   const good = (i: number) =>
     JSON.stringify({ segmentId: `s${i % 3}`, severity: 'low', lat: 1, lon: 2, detectedAt: '2024-01-02T03:04:05Z', depthMm: i });
   const bad: [string, string | RegExp][] = [
-    ['{"segmentId":"x","severity":"low","lat":1,"lon":2}', 'detectedAt must be an ISO 8601 string'],
+    ['{"segmentId":"x","severity":"low","lat":1,"lon":2}', /^detectedAt must be an ISO 8601 date-time with Z or a UTC offset/],
     ['{"segmentId":"x","severity":"low","lat":91,"lon":2,"detectedAt":"2024-01-01T00:00:00Z"}', 'lat must be a number in [-90, 90]'],
     ['{"segmentId":"","severity":"low","lat":1,"lon":2,"detectedAt":"2024-01-01T00:00:00Z"}', 'segmentId must be a non-empty string'],
     ['{"segmentId":"x","severity":"huge","lat":1,"lon":2,"detectedAt":"2024-01-01T00:00:00Z"}', 'severity must be one of low, medium, high, critical'],
-    ['{"segmentId":"x","severity":"low","lat":1,"lon":2,"detectedAt":"2024-02-30T00:00:00Z"}', 'detectedAt must be an ISO 8601 string'],
-    ['{"segmentId":"x","severity":"low","lat":1,"lon":2,"detectedAt":"2024-01-01T00:00:00Z","depthMm":-1}', 'depthMm must be a number >= 0'],
+    ['{"segmentId":"x","severity":"low","lat":1,"lon":2,"detectedAt":"2024-02-30T00:00:00Z"}', 'detectedAt 2024-02-30 is not a calendar date'],
+    ['{"segmentId":"x","severity":"low","lat":1,"lon":2,"detectedAt":"2024-01-01T00:00:00Z","depthMm":-1}', 'depthMm must be a number in [0, 10000] (millimetres)'],
     ['{"segmentId": "x", "sev', /^invalid JSON/],
     [`{"pad":"${'z'.repeat(2 * 1024 * 1024)}"}`, 'record longer than 1048576 bytes'],
     ['\u0000\u00ff\ufffd\u0001garbage', /^invalid JSON/],

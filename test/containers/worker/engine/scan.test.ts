@@ -150,7 +150,54 @@ describe('scanRecords', () => {
     expect(got.rejects[1].reason).toBe('record is not a JSON object');
     expect(got.rejects[2].reason).toBe('record longer than 1048576 bytes');
     expect(Buffer.byteLength(got.rejects[2].raw)).toBe(1024);
-    expect(got.rejects[3].reason).toMatch(/^invalid JSON/);
+    expect(got.rejects[3].reason).toMatch(/^invalid UTF-8 at byte 1 of the record/);
+  });
+
+  test('invalid UTF-8 is a reject with the record offset and the byte where it breaks; a real U+FFFD is accepted', async () => {
+    const lines = [
+      Buffer.from('{"ok":1}'),
+      Buffer.concat([Buffer.from('{"name":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]), // Latin-1 e-acute
+      Buffer.from('{"name":"\ufffd is a real replacement character"}'),
+      Buffer.concat([Buffer.from('{"n":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')]), // UTF-16 surrogate
+      Buffer.concat([Buffer.from('{"n":"'), Buffer.from([0xc0, 0xaf]), Buffer.from('"}')]), // overlong "/"
+      Buffer.concat([Buffer.from('{"n":"'), Buffer.from([0xe2, 0x82]), Buffer.from('"}')]), // truncated
+      Buffer.from('{"ok":2}'),
+    ];
+    const offsets: number[] = [];
+    let pos = 0;
+    for (const l of lines) {
+      offsets.push(pos);
+      pos += l.length + 1;
+    }
+    const object = Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')]));
+    const got = await scanChunk(object, 0, object.length, { maxPiece: 7 });
+    expect(got.records).toEqual([{ ok: 1 }, { name: '\ufffd is a real replacement character' }, { ok: 2 }]);
+    expect(got.rejects.map((r) => [r.offset, r.reason])).toEqual([
+      [offsets[1], expect.stringMatching(/^invalid UTF-8 at byte 12 of the record; the input must be UTF-8/)],
+      [offsets[3], expect.stringMatching(/^invalid UTF-8 at byte 6 of the record/)],
+      [offsets[4], expect.stringMatching(/^invalid UTF-8 at byte 6 of the record/)],
+      [offsets[5], expect.stringMatching(/^invalid UTF-8 at byte 6 of the record/)],
+    ]);
+  });
+
+  test('invalid UTF-8 in a CSV row is a reject; in the header it is an error naming the header row', async () => {
+    const row = Buffer.concat([Buffer.from('1,M'), Buffer.from([0xfc]), Buffer.from('nchen\n')]);
+    const object = Buffer.concat([Buffer.from('id,city\n1,Berlin\n'), row, Buffer.from('3,Wien\n')]);
+    const got = await scanChunk(object, 0, object.length, { format: 'csv' });
+    expect(got.records).toEqual([{ id: 1, city: 'Berlin' }, { id: 3, city: 'Wien' }]);
+    expect(got.rejects).toEqual([{ offset: 17, reason: expect.stringMatching(/^invalid UTF-8 at byte 3 /), raw: expect.any(String) }]);
+    const badHeader = Buffer.concat([Buffer.from('id,cit'), Buffer.from([0xff]), Buffer.from('\n1,x\n')]);
+    await expect(scanChunk(badHeader, 0, badHeader.length, { format: 'csv' })).rejects.toThrow(/^CSV header row: invalid UTF-8 at byte 6/);
+  });
+
+  test("values 'exact' keeps CSV fields as text; a column named __proto__ is an own field", async () => {
+    const object = Buffer.from('zip,__proto__,n\n02134,x,12345678901234567890\n');
+    const exact = await scanChunk(object, 0, object.length, { format: 'csv', values: 'exact', parseJson: JSON.parse });
+    expect(exact.records).toEqual([{ zip: '02134', ['__proto__']: 'x', n: '12345678901234567890' }]);
+    expect(Object.hasOwn(exact.records[0], '__proto__')).toBe(true);
+    expect(Object.getPrototypeOf(exact.records[0])).toBe(Object.prototype);
+    const native = await scanChunk(object, 0, object.length, { format: 'csv' });
+    expect(native.records[0].zip).toBe(2134);
   });
 
   test('stops at a record boundary when asked and reports where to resume', async () => {

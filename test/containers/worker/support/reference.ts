@@ -30,6 +30,7 @@ export function referenceAggregate(records: Iterable<DefectRecord>, rejected = 0
       depthMm: {
         count: s.depths.length,
         sum: sumUm / 1000,
+        sumUm,
         mean: s.depths.length ? Math.round(sumUm / s.depths.length) / 1000 : null,
         max: s.depths.length ? Math.max(...s.depths) : null,
       },

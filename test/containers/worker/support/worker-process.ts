@@ -3,8 +3,8 @@ import * as path from 'path';
 import { motoEnv } from '../../../support/moto';
 
 export const REPO_ROOT = path.resolve(__dirname, '../../../..');
-/** Exactly what `npm run worker` runs. */
-export const WORKER_COMMAND = ['npx', 'tsx', 'containers/worker/src/main.ts'];
+/** Exactly what `npm run worker` runs (node itself, with tsx as a loader: no wrapper process between). */
+export const WORKER_COMMAND = ['node', '--import', 'tsx', 'containers/worker/src/main.ts'];
 
 export interface WorkerRun {
   code: number | null;
@@ -19,9 +19,7 @@ export interface WorkerProcessOptions {
   args?: string[];
   /**
    * Sends SIGTERM to the worker's own process (the pid its "processing" line logs) this many ms after
-   * that line, as ECS signals the container's PID 1. Not to the process group: tsx relays a signal it
-   * receives and SIGKILLs its child when the child does not acknowledge within ~60 ms, which a busy
-   * child on a loaded machine sometimes misses.
+   * that line, as ECS signals the container's PID 1.
    */
   sigtermAfterMs?: number;
   /** Called with each stdout line as it arrives. */
