@@ -74,3 +74,23 @@ export class ResultNotReadyError extends BatchClientError {
     super(`job ${jobId} is ${status} and ${location} does not exist yet; run \`batchctl wait ${jobId}\` first`);
   }
 }
+
+/** A caller-chosen job id that already belongs to another submission: nothing was staged, overwritten or submitted. */
+export class JobIdConflictError extends BatchClientError {
+  public readonly code = 'JOB_ID_CONFLICT';
+  /** batchctl exit code 5: conflict. */
+  public readonly exitCode = 5;
+  constructor(public readonly jobId: string, public readonly batchJobId?: string) {
+    super(`job id ${jobId} is already taken${batchJobId ? ` (Batch job ${batchJobId})` : ''}; choose another --job-id, or use a client token to retry the same submission`);
+  }
+}
+
+/** The idempotency key (client token) was used before with a different request: nothing was submitted. */
+export class IdempotencyConflictError extends BatchClientError {
+  public readonly code = 'IDEMPOTENCY_CONFLICT';
+  /** batchctl exit code 5: conflict. */
+  public readonly exitCode = 5;
+  constructor(public readonly jobId: string, public readonly batchJobId?: string) {
+    super(`the client token was already used for job ${jobId} with a different request; use a new token for a new request`);
+  }
+}

@@ -5,7 +5,7 @@ import { resolveClientConfig } from '../config';
 import { BatchClientError, InvalidRequestError } from '../errors';
 
 /** batchctl exit codes (documented in `batchctl --help` and README). */
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NOT_FOUND: 3, TIMEOUT: 4 } as const;
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NOT_FOUND: 3, TIMEOUT: 4, CONFLICT: 5 } as const;
 
 export interface OutputStream {
   write(text: string): unknown;

@@ -14,6 +14,7 @@ Exit codes:
   2  usage, configuration or validation error (nothing was submitted)
   3  job not found
   4  timeout (wait)
+  5  conflict: the --job-id is taken, or the --client-token was used with another request (nothing submitted)
 `;
 
 /** Builds the batchctl program; every command is registered by its own module. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { transformRecordsConfigSchema } from './declarations';
 import type { RecordCounts, RecordOperation, StepContext } from './types';
 
 /**
@@ -6,14 +7,7 @@ import type { RecordCounts, RecordOperation, StepContext } from './types';
  * "require":["k"]}` applied in that order: records missing a `require`d field (checked on the input)
  * are rejected, then fields are renamed, dropped, and set. Writes one JSON line per accepted record.
  */
-const configSchema = z
-  .object({
-    rename: z.record(z.string(), z.string().min(1)).default({}),
-    set: z.record(z.string(), z.unknown()).default({}),
-    drop: z.array(z.string()).default([]),
-    require: z.array(z.string()).default([]),
-  })
-  .strict();
+const configSchema = transformRecordsConfigSchema;
 
 export type TransformConfig = z.infer<typeof configSchema>;
 
