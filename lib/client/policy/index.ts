@@ -43,7 +43,7 @@ export function checkSubmissionPolicy(req: SubmitRequest, raw: unknown = req): F
       if (!parsed.success) {
         for (const e of issuesToFieldErrors(parsed.error.issues, req.operationConfig)) {
           const field = e.field === '(body)' ? 'operationConfig' : `operationConfig.${e.field}`;
-          errors.push({ field, message: `${e.message} (the ${declaration.name} config schema)`, ...(e.value === undefined ? {} : { value: shown(e.value) }) });
+          errors.push({ field, message: `${e.message}; allowed: what the ${declaration.name} config schema accepts (docs/worker.md)`, ...(e.value === undefined ? {} : { value: shown(e.value) }) });
         }
       }
     }
@@ -62,8 +62,12 @@ export function validateSubmitRequest(raw: unknown): SubmitRequest {
   } catch (err) {
     if (!(err instanceof InvalidRequestError)) throw err;
     // Add what the policy can say about the raw fields, so a caller sees every problem at once.
-    const fields = new Set(err.errors.map((e) => e.field));
-    throw new InvalidRequestError('invalid submit request', [...err.errors, ...rawPolicyErrors(raw).filter((e) => !fields.has(e.field))]);
+    // The schema's message wins for a field both report, except environment names: the policy's says what is allowed.
+    const policy = rawPolicyErrors(raw);
+    const preferPolicy = new Set(policy.filter((e) => e.field.startsWith('environment.')).map((e) => e.field));
+    const schema = err.errors.filter((e) => !preferPolicy.has(e.field));
+    const fields = new Set(schema.map((e) => e.field));
+    throw new InvalidRequestError('invalid submit request', [...schema, ...policy.filter((e) => !fields.has(e.field))]);
   }
   const errors = checkSubmissionPolicy(req, raw);
   if (errors.length) throw new InvalidRequestError('submission refused by policy', errors);
@@ -83,8 +87,13 @@ function rawPolicyErrors(raw: unknown): FieldError[] {
     ...checkInputKey(str(r.inputKey), str(r.tenantId)),
   ];
   const operation = str(r.operation);
-  if (operation !== undefined && !operationDeclaration(operation)) {
+  const declaration = operation === undefined ? undefined : operationDeclaration(operation);
+  if (operation !== undefined && !declaration) {
     errors.push(refused('operation', operation, `an operation of the worker's registry: ${declaredOperationNames().join(', ')}`));
+  }
+  const env = r.environment;
+  if (declaration && env !== null && typeof env === 'object' && !Array.isArray(env) && !errors.some((e) => e.field.startsWith('environment.'))) {
+    errors.push(...checkEnvironment(env as Record<string, string>, declaration));
   }
   return errors;
 }
