@@ -1,4 +1,7 @@
 import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { CreateQueueCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, SQSRecord } from 'aws-lambda';
 import { handleRecords, RecordOutcome } from '../../../../lambda/queue-submit';
@@ -31,11 +34,11 @@ function s3Keys(m: MotoBatch): string[] {
   return (res.Contents ?? []).map((o) => o.Key).sort();
 }
 
+/** An object's text, read back with the aws CLI. */
 function s3Text(m: MotoBatch, key: string): string {
-  execFileSync('aws', ['--endpoint-url', motoEndpoint(), 's3api', 'get-object', '--bucket', m.bucket, '--key', key, '/tmp/policy-attack-object'], {
-    env: { ...process.env, ...motoEnv() },
-  });
-  return require('fs').readFileSync('/tmp/policy-attack-object', 'utf8') as string;
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'policy-')), 'object');
+  aws(['s3api', 'get-object', '--bucket', m.bucket, '--key', key, file]);
+  return fs.readFileSync(file, 'utf8');
 }
 
 function clientFor(m: MotoBatch, jobDefinition = m.jobDefinition): BatchJobClient {
