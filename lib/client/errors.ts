@@ -5,7 +5,7 @@
 export abstract class BatchClientError extends Error {
   /** Stable machine-readable code, e.g. `JOB_NOT_FOUND`. */
   public abstract readonly code: string;
-  /** The batchctl exit code for this error (see README: 1 failed, 2 invalid, 3 not found, 4 timeout). */
+  /** The batchctl exit code for this error (docs/submitting.md: 1 failed, 2 invalid, 3 not found, 4 timeout, 5 conflict). */
   public abstract readonly exitCode: number;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
