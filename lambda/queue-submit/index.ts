@@ -1,7 +1,7 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
-import { BatchJobClient, InvalidRequestError, parseSubmitRequest } from '../../lib/client';
+import { BatchJobClient, IdempotencyConflictError, InvalidRequestError, JobIdConflictError, validateSubmitRequest } from '../../lib/client';
 
 export interface QueueSubmitDeps {
   readonly client: BatchJobClient;
@@ -46,7 +46,8 @@ async function handleRecord(record: SQSRecord, deps: QueueSubmitDeps): Promise<R
   }
   const request = { ...body, clientToken: body.clientToken ?? messageId };
   try {
-    parseSubmitRequest(request);
+    // The submission policy, before anything is staged: a refused message goes to the DLQ with every field error.
+    validateSubmitRequest(request);
   } catch (err) {
     return deadLetter(record, deps, `invalid message: ${(err as Error).message}`);
   }
@@ -55,6 +56,8 @@ async function handleRecord(record: SQSRecord, deps: QueueSubmitDeps): Promise<R
     return { messageId, outcome: job.created ? 'submitted' : 'duplicate', jobId: job.jobId };
   } catch (err) {
     if (err instanceof InvalidRequestError) return deadLetter(record, deps, `refused: ${err.message}`);
+    // A retry cannot resolve a conflict: the id or the token belongs to another request.
+    if (err instanceof JobIdConflictError || err instanceof IdempotencyConflictError) return deadLetter(record, deps, `conflict: ${err.message}`);
     const receives = Number(record.attributes?.ApproximateReceiveCount ?? '1');
     if (receives >= deps.maxReceiveCount) return deadLetter(record, deps, `gave up after ${receives} receives: ${(err as Error).message}`);
     console.warn(JSON.stringify({ level: 'warn', messageId, receives, message: `will retry: ${(err as Error).message}` }));

@@ -1,5 +1,14 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { BatchJobClient, BatchJobClientOptions, FieldError, InvalidRequestError, JobNotFoundError, ThrottledError } from '../../lib/client';
+import {
+  BatchJobClient,
+  BatchJobClientOptions,
+  FieldError,
+  IdempotencyConflictError,
+  InvalidRequestError,
+  JobIdConflictError,
+  JobNotFoundError,
+  ThrottledError,
+} from '../../lib/client';
 
 /** Who is calling: the tenant owns jobs; the user is recorded on them. */
 export interface Caller {
@@ -31,16 +40,19 @@ function required(name: string): string {
   return value;
 }
 
-/** Tag values accept letters, digits, spaces and `_ . : / = + - @` only. */
-function tagSafe(value: string): string {
-  return value.replace(/[^\p{L}\p{Z}\p{N}_.:/=+\-@]/gu, '_').slice(0, 256);
+/** The submission policy's id alphabets (ASCII only; tenant ids without `/`, being one segment of the tenant's key prefix). */
+function idSafe(value: string, slash: boolean, max: number): string {
+  return value.replace(slash ? /[^A-Za-z0-9._:@+=/-]/g : /[^A-Za-z0-9._:@+=-]/g, '_').slice(0, max);
 }
+const tenantSafe = (value: string) => idSafe(value.replace(/\//g, ':'), false, 128);
+const userSafe = (value: string) => idSafe(value, true, 256);
 
 /**
  * The tenant of a request.
- * - IAM: the caller's principal without the session: `<account>/role/<name>` for an assumed role,
- *   `<account>/user/<name>` for a user, so every session of one role is one tenant.
- * - API key: `apikey/<api key id>`: each key is one tenant.
+ * - IAM: the caller's principal without the session: `<account>:role:<name>` for an assumed role,
+ *   `<account>:user:<name>` for a user, so every session of one role is one tenant.
+ * - API key: `apikey:<api key id>`: each key is one tenant.
+ * Tenant ids hold no `/`: each is one segment of its key prefix `tenants/<tenantId>/`.
  */
 export function callerOf(event: APIGatewayProxyEvent): Caller | undefined {
   const identity = event.requestContext?.identity;
@@ -49,9 +61,9 @@ export function callerOf(event: APIGatewayProxyEvent): Caller | undefined {
     const [, , , , account, resource = ''] = arn.split(':');
     const parts = resource.split('/');
     const principal = parts[0] === 'assumed-role' ? `role/${parts[1]}` : resource;
-    return { tenantId: tagSafe(`${account}/${principal}`), userId: tagSafe(arn) };
+    return { tenantId: tenantSafe(`${account}/${principal}`), userId: userSafe(arn) };
   }
-  if (identity?.apiKeyId) return { tenantId: tagSafe(`apikey/${identity.apiKeyId}`), userId: tagSafe(`apikey/${identity.apiKeyId}`) };
+  if (identity?.apiKeyId) return { tenantId: tenantSafe(`apikey/${identity.apiKeyId}`), userId: userSafe(`apikey/${identity.apiKeyId}`) };
   return undefined;
 }
 
@@ -70,6 +82,8 @@ export const notFound = (id: string): APIGatewayProxyResult => json(404, { messa
 export function errorResponse(err: unknown, jobId?: string): APIGatewayProxyResult {
   if (err instanceof InvalidRequestError) return badRequest(err.errors.length ? err.errors : [{ field: '(request)', message: err.message }]);
   if (err instanceof JobNotFoundError) return notFound(jobId ?? err.jobId);
+  if (err instanceof JobIdConflictError) return json(409, { error: 'JobIdConflict', message: err.message, jobId: err.jobId });
+  if (err instanceof IdempotencyConflictError) return json(409, { error: 'IdempotencyConflict', message: err.message, jobId: err.jobId, links: { self: `/jobs/${err.jobId}` } });
   if (err instanceof ThrottledError) return json(429, { message: 'AWS Batch is throttling submissions; retry later' }, { 'retry-after': '5' });
   console.error(JSON.stringify({ level: 'error', message: (err as Error).message, stack: (err as Error).stack }));
   return json(500, { message: 'internal error' });

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { BatchJobClient, FieldError, InvalidRequestError, parseSubmitRequest } from '../../lib/client';
+import { BatchJobClient, FieldError, InvalidRequestError, validateSubmitRequest } from '../../lib/client';
 import { badRequest, callerOf, clientFromEnv, errorResponse, forbidden, json } from './shared';
 
 /** Fields a caller may send; tenant and user come from the identity, never the body. */
@@ -12,10 +12,17 @@ const API_FIELDS = new Set([
   'schedulingPriority',
   'operationConfig',
   'clientToken',
+  'jobId',
+  'environment',
   'timeoutSeconds',
 ]);
 
-/** POST /jobs: 202 with the job id, 200 when the Idempotency-Key/clientToken was seen before, 400 with every field error. */
+/**
+ * POST /jobs: 202 with the job id, 200 when the Idempotency-Key/clientToken was seen before with the
+ * same request, 409 when that key came with another request (IdempotencyConflict, with the original
+ * job id) or the chosen jobId is taken (JobIdConflict), 400 with every field error of the schema and
+ * the submission policy (lib/client/policy).
+ */
 export async function submitJob(event: APIGatewayProxyEvent, client: BatchJobClient): Promise<APIGatewayProxyResult> {
   const caller = callerOf(event);
   if (!caller) return forbidden();
@@ -34,7 +41,7 @@ export async function submitJob(event: APIGatewayProxyEvent, client: BatchJobCli
   const headerToken = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === 'idempotency-key')?.[1];
   const request = { ...allowed, clientToken: allowed.clientToken ?? headerToken, tenantId: caller.tenantId, userId: caller.userId };
   try {
-    parseSubmitRequest(request);
+    validateSubmitRequest(request);
   } catch (err) {
     if (!(err instanceof InvalidRequestError)) throw err;
     errors.push(...err.errors);

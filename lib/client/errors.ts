@@ -234,3 +234,19 @@ export function toClientError(err: unknown, operation: string, context: { bucket
   const awsCode = e.name && e.name !== 'Error' ? e.name : (e.code ?? 'Error');
   return new AwsError(operation, awsCode, e.message ?? String(err), e.$metadata?.httpStatusCode, { cause: err, hint: hintFor(err, context) });
 }
+
+/** A caller-chosen job id that already belongs to another submission: nothing was staged, overwritten or submitted. */
+export class JobIdConflictError extends ConflictError {
+  public override readonly code = 'JOB_ID_CONFLICT';
+  constructor(public readonly jobId: string, public readonly batchJobId?: string) {
+    super(`job id ${jobId} is already taken${batchJobId ? ` (Batch job ${batchJobId})` : ''}; choose another --job-id, or use a client token to retry the same submission`);
+  }
+}
+
+/** The idempotency key (client token) was used before with a different request: nothing was submitted. */
+export class IdempotencyConflictError extends ConflictError {
+  public override readonly code = 'IDEMPOTENCY_CONFLICT';
+  constructor(public readonly jobId: string, public readonly batchJobId?: string) {
+    super(`the client token was already used for job ${jobId} with a different request; use a new token for a new request`);
+  }
+}

@@ -19,9 +19,9 @@ function lockKey(jobId: string): string {
  * A lock older than lockStaleMs with no job behind it is taken over with If-Match on its ETag,
  * so exactly one waiter inherits it. Returns an existing job, or undefined when we hold the lock.
  */
-export async function acquireLock(ctx: ClientContext, jobId: string, jobName: string, Tagging: string): Promise<JobSummary | undefined> {
+export async function acquireLock(ctx: ClientContext, jobId: string, jobName: string, Tagging: string, requestHash?: string): Promise<JobSummary | undefined> {
   const Key = lockKey(jobId);
-  const body = () => JSON.stringify({ owner: randomUUID(), at: new Date().toISOString() });
+  const body = () => JSON.stringify({ owner: randomUUID(), at: new Date().toISOString(), requestHash });
   const deadline = Date.now() + ctx.lockWaitMs;
   for (let attempt = 0; ; attempt++) {
     try {

@@ -6,3 +6,4 @@ export { submitRequestSchema, parseSubmitRequest, issuesToFieldErrors, CONTRACT_
 export type { SubmitRequest, SubmitRequestInput } from './schema';
 export { resolveClientConfig, stackOutputsToConfig, STACK_OUTPUT_KEYS } from './config';
 export type { ClientConfig } from './config';
+export { checkSubmissionPolicy, validateSubmitRequest, requestHash, neverSettable, tenantPrefix, CONTRACT_NAMES, MAX_OPERATION_CONFIG_BYTES, TENANT_ID_PATTERN, USER_ID_PATTERN } from './policy';

@@ -11,6 +11,8 @@ export interface SubmissionRecord {
   readonly batchJobId: string;
   readonly jobName: string;
   readonly submittedAt: string;
+  /** requestHash of the submitted request (policy/index.ts), to refuse a reused token with another payload. */
+  readonly requestHash?: string;
 }
 
 export function submissionRecordKey(jobId: string): string {

@@ -23,7 +23,7 @@ export function retentionError(ctx: ClientContext, days: number): FieldError | u
 }
 
 /** Writes the job's input document as JSON, tagged for expiry. */
-export async function stageInput(ctx: ClientContext, location: S3Location, input: unknown, jobId: string, retentionDays: number): Promise<void> {
+export async function stageInput(ctx: ClientContext, location: S3Location, input: unknown, jobId: string, retentionDays: number, options: { ifNoneMatch?: boolean } = {}): Promise<void> {
   await call(ctx, 'PutObject', () =>
     ctx.s3.send(
       new PutObjectCommand({
@@ -32,6 +32,7 @@ export async function stageInput(ctx: ClientContext, location: S3Location, input
         Body: JSON.stringify(input),
         ContentType: 'application/json',
         Tagging: tagging(jobId, retentionDays),
+        IfNoneMatch: options.ifNoneMatch ? '*' : undefined,
       }),
     ),
   );

@@ -1,11 +1,13 @@
 import { randomUUID } from 'crypto';
 import { DescribeJobQueuesCommand, KeyValuePair, SubmitJobCommand, SubmitJobCommandInput } from '@aws-sdk/client-batch';
-import { call, ClientContext, mapError } from './context';
-import { InvalidRequestError } from './errors';
+import { call, ClientContext, isConditionFailure, mapError } from './context';
+import { BatchClientError, IdempotencyConflictError, InvalidRequestError, JobIdConflictError } from './errors';
 import { acquireLock, jobIdForToken, releaseLock, writeSubmissionRecord } from './idempotency';
 import { findByName, findSubmitted } from './lookup';
-import { withRetry } from './retry';
-import { parseSubmitRequest, SubmitRequest, SubmitRequestInput } from './schema';
+import { claimJobId, discardStagedInput, recordedRequestHash } from './policy/claim';
+import { requestHash, validateSubmitRequest } from './policy';
+import { isThrottle, withRetry } from './retry';
+import { SubmitRequest, SubmitRequestInput } from './schema';
 import { retentionError, stageInput, stagingLocations, tagging } from './staging';
 import { MAX_SUBMIT_PAYLOAD_BYTES, S3Location, SubmittedJob } from './types';
 
@@ -19,6 +21,7 @@ export async function submit(ctx: ClientContext, request: SubmitRequestInput): P
   if (!ctx.jobDefinition) {
     throw new InvalidRequestError('BatchJobClient: a jobDefinition is required to submit', [{ field: 'jobDefinition', message: 'is required to submit' }]);
   }
+  const chosenId = req.jobId !== undefined;
   const jobId = req.jobId ?? (req.clientToken ? jobIdForToken(req.clientToken, req.tenantId) : randomUUID().replace(/-/g, ''));
   const jobName = req.jobName ?? `${ctx.jobNamePrefix}-${jobId}`;
   const { input, output } = stagingLocations(ctx, jobId, req.inputKey);
@@ -26,28 +29,53 @@ export async function submit(ctx: ClientContext, request: SubmitRequestInput): P
   await checkFairShare(ctx, req);
 
   const idempotent = req.clientToken !== undefined;
+  // With a chosen job id the token is part of what must match: another token on the same id is another submission.
+  const hash = chosenId ? `${requestHash(req)}:${req.clientToken ?? ''}` : requestHash(req);
   const tags = tagging(jobId, req.retentionDays);
   let lockHeld = false;
   if (idempotent) {
-    const existing = (await findSubmitted(ctx, jobId, jobName)) ?? (await acquireLock(ctx, jobId, jobName, tags));
-    if (existing) return { jobId, batchJobId: existing.jobId!, jobName, jobArn: existing.jobArn, created: false, input, output };
+    const existing = (await findSubmitted(ctx, jobId, jobName)) ?? (await acquireLock(ctx, jobId, jobName, tags, hash));
+    if (existing) {
+      const original = await recordedRequestHash(ctx, jobId);
+      if (original !== undefined && original !== hash) {
+        throw chosenId ? new JobIdConflictError(jobId, existing.jobId) : new IdempotencyConflictError(jobId, existing.jobId);
+      }
+      return { jobId, batchJobId: existing.jobId!, jobName, jobArn: existing.jobArn, created: false, input, output };
+    }
+    lockHeld = true;
+  } else if (chosenId) {
+    // A chosen id is a conflict when any submission has it: a job by that name, or a claim on it.
+    const existing = await findSubmitted(ctx, jobId, jobName);
+    if (existing) throw new JobIdConflictError(jobId, existing.jobId);
+    if (!(await claimJobId(ctx, jobId, hash, tags))) throw new JobIdConflictError(jobId);
     lockHeld = true;
   }
+  let staged = false;
+  let outcomeUnknown = false;
   try {
-    if (req.input !== undefined) await stageInput(ctx, input, req.input, jobId, req.retentionDays);
+    if (req.input !== undefined) {
+      await stageInput(ctx, input, req.input, jobId, req.retentionDays, { ifNoneMatch: chosenId && !idempotent }).catch((err) => {
+        throw chosenId && !idempotent && isConditionFailure(err) ? new JobIdConflictError(jobId) : err;
+      });
+      staged = true;
+    }
     const res = await withRetry('SubmitJob', ctx.retryStrategy, () => ctx.batch.send(new SubmitJobCommand(params)), {
       // A SubmitJob that failed on the network may still have created the job; only an idempotent
       // submit can look for it (by name) and so retry safely.
       retryTransient: idempotent,
       beforeRetry: idempotent ? async () => (await findByName(ctx, jobName)) as never : undefined,
     }).catch((err) => {
+      // Throttled or refused: Batch has no job. Anything else (network, 5xx): it may have one.
+      outcomeUnknown = !(err instanceof BatchClientError) && !isThrottle(err) && !(mapError(err, 'SubmitJob') instanceof InvalidRequestError);
       throw mapError(err, 'SubmitJob');
     });
     const batchJobId = res.jobId!;
-    if (idempotent) await writeSubmissionRecord(ctx, jobId, { batchJobId, jobName, submittedAt: new Date().toISOString() }, tags);
+    if (idempotent) await writeSubmissionRecord(ctx, jobId, { batchJobId, jobName, submittedAt: new Date().toISOString(), requestHash: hash }, tags);
     return { jobId, batchJobId, jobName, jobArn: res.jobArn, created: true, input, output };
   } catch (err) {
-    if (lockHeld) await releaseLock(ctx, jobId);
+    if (staged) await discardStagedInput(ctx, input, jobId, outcomeUnknown);
+    // An idempotent retry looks the job up by name, so its lock can go; a chosen id stays claimed when Batch may have the job.
+    if (lockHeld && (idempotent || !outcomeUnknown)) await releaseLock(ctx, jobId);
     throw err;
   }
 }
@@ -55,7 +83,10 @@ export async function submit(ctx: ClientContext, request: SubmitRequestInput): P
 /** The schema's checks plus the client's own retention check, reported together. */
 function validate(ctx: ClientContext, request: SubmitRequestInput): SubmitRequest {
   try {
-    return parseSubmitRequest(request);
+    const req = validateSubmitRequest(request);
+    const retention = retentionError(ctx, req.retentionDays);
+    if (retention) throw new InvalidRequestError('invalid submit request', [retention]);
+    return req;
   } catch (err) {
     // Report the retention check with the schema's errors, so a caller sees every problem at once.
     const retention = typeof request.retentionDays === 'number' ? retentionError(ctx, request.retentionDays) : undefined;

@@ -15,7 +15,7 @@ Exit codes (--json: errors are one JSON line {"error":{"code",...}} on stderr):
   3    not found: no such job in the queue, or a SUCCEEDED job wrote no output
   4    timeout (wait)
   5    infrastructure: AWS or network error, credentials, region, missing bucket, throttled after retries
-  6    conflict with the job's state: cancel of a finished job, result of an unfinished job, job id already taken
+  6    conflict with the job's state: cancel of a finished job, result of an unfinished job, --job-id already taken, or --client-token used with another request (nothing submitted)
   130  interrupted (Ctrl-C) while waiting
 `;
 

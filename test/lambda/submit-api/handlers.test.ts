@@ -28,12 +28,12 @@ beforeAll(async () => {
 
 describe('tenant identity', () => {
   test('every session of one IAM role is one tenant; the user is the full session ARN', () => {
-    expect(callerOf(event({ userArn: ROLE_A }))).toEqual({ tenantId: '111111111111/role/TenantA', userId: ROLE_A });
-    expect(callerOf(event({ userArn: 'arn:aws:sts::111111111111:assumed-role/TenantA/other' }))?.tenantId).toBe('111111111111/role/TenantA');
+    expect(callerOf(event({ userArn: ROLE_A }))).toEqual({ tenantId: '111111111111:role:TenantA', userId: ROLE_A });
+    expect(callerOf(event({ userArn: 'arn:aws:sts::111111111111:assumed-role/TenantA/other' }))?.tenantId).toBe('111111111111:role:TenantA');
   });
 
   test('an API key is a tenant', () => {
-    expect(callerOf(event({ apiKeyId: 'abc123' }))).toEqual({ tenantId: 'apikey/abc123', userId: 'apikey/abc123' });
+    expect(callerOf(event({ apiKeyId: 'abc123' }))).toEqual({ tenantId: 'apikey:abc123', userId: 'apikey/abc123' });
   });
 });
 
@@ -44,7 +44,7 @@ describe('POST /jobs', () => {
     const body = JSON.parse(res.body);
     expect(body).toMatchObject({ status: 'SUBMITTED', links: { self: `/jobs/${body.jobId}` } });
     const info = await client.status(body.jobId);
-    expect(info).toMatchObject({ tenantId: '111111111111/role/TenantA', userId: ROLE_A, operation: 'aggregate-defects' });
+    expect(info).toMatchObject({ tenantId: '111111111111:role:TenantA', userId: ROLE_A, operation: 'aggregate-defects' });
   });
 
   test('answers 400 with every field error at once', async () => {

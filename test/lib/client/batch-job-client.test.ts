@@ -71,7 +71,7 @@ describe('submit', () => {
       userId: 'user-1',
       callbackUrl: 'https://example.com/hook',
       operationConfig: { drop: ['x'] },
-      environment: { EXTRA: 'yes' },
+      environment: { LOG_LEVEL: 'debug' },
     });
     const out = execFileSync('aws', ['batch', 'describe-jobs', '--jobs', job.batchJobId, '--endpoint-url', motoEndpoint(), '--output', 'json'], {
       env: { ...process.env, ...motoEnv() },
@@ -90,7 +90,7 @@ describe('submit', () => {
       USER_ID: 'user-1',
       CALLBACK_URL: 'https://example.com/hook',
       OPERATION_CONFIG: '{"drop":["x"]}',
-      EXTRA: 'yes',
+      LOG_LEVEL: 'debug',
     });
     expect(detail.tags).toEqual({ 'job-id': job.jobId, 'tenant-id': 'tenant-a', 'user-id': 'user-1' });
     expect(detail.jobName).toBe(`job-${job.jobId}`);
@@ -216,11 +216,12 @@ describe('submit refuses before calling AWS', () => {
   });
 
   test('container overrides over the size limit', async () => {
-    const err = await offlineClient({ fairShare: false })
-      .submit({ operation: 'aggregate-defects', input: {}, environment: { BIG: 'x'.repeat(8000) } })
+    // The policy caps operationConfig at 4096 bytes; a lower overrides limit shows the overall check.
+    const err = await offlineClient({ fairShare: false, maxOverridesBytes: 2048 })
+      .submit({ operation: 'transform-records', input: {}, operationConfig: { set: { big: 'x'.repeat(3000) } } })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidRequestError);
-    expect((err as InvalidRequestError).errors[0]).toMatchObject({ field: 'environment', message: expect.stringMatching(/bytes of JSON; the limit is 7168/) });
+    expect((err as InvalidRequestError).errors[0]).toMatchObject({ field: 'environment', message: expect.stringMatching(/bytes of JSON; the limit is 2048/) });
   });
 
   test('bad fields, each reported with its field and value', async () => {

@@ -4,6 +4,7 @@ import pLimit from 'p-limit';
 import { PassThrough } from 'stream';
 import { z } from 'zod';
 import { derivedKeys, putJson } from '../output';
+import { bundlePhotosConfigSchema } from './declarations';
 import type { CustomOperation, CustomRunContext, CustomRunResult } from './types';
 
 /**
@@ -19,15 +20,8 @@ const inputSchema = z.object({
   files: z.array(fileSchema),
   concurrency: z.number().int().min(1).max(64).optional(),
 });
-const configSchema = z
-  .object({
-    concurrency: z.number().int().min(1).max(64).optional(),
-    retries: z.number().int().min(0).max(10).default(3),
-    backoffMs: z.number().int().min(0).default(200),
-    timeoutMs: z.number().int().min(1).default(30_000),
-    maxFileBytes: z.number().int().min(1).default(200 * 1024 * 1024),
-  })
-  .strict();
+/** In ./declarations, which the submission policy reads without loading this module. */
+const configSchema = bundlePhotosConfigSchema;
 
 export type BundlePhotosConfig = z.infer<typeof configSchema>;
 export const DEFAULT_CONCURRENCY = 5;

@@ -1,5 +1,6 @@
 import { aggregateDefects } from './aggregate-defects';
 import { bundlePhotos } from './bundle-photos';
+import { declaredOperationNames } from './declarations';
 import { transformRecords } from './transform-records';
 import type { Operation } from './types';
 
@@ -9,6 +10,14 @@ const OPERATIONS: Record<string, Operation> = {
   [transformRecords.name]: transformRecords,
   [bundlePhotos.name]: bundlePhotos,
 };
+
+// The submission policy only knows ./declarations: an operation without a declaration could never be
+// submitted, and a declaration without an operation would let submits through that the worker refuses.
+{
+  const declared = declaredOperationNames().sort().join(', ');
+  const registered = Object.keys(OPERATIONS).sort().join(', ');
+  if (declared !== registered) throw new Error(`operations/declarations.ts declares [${declared}] but the registry runs [${registered}]: keep them in step`);
+}
 
 export function operationNames(): string[] {
   return Object.keys(OPERATIONS);

@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { exactNumber, isExactNumber } from '../engine/exact-json';
+import { TRANSFORM_FIELD_TYPES as FIELD_TYPES, transformRecordsConfigSchema } from './declarations';
 import type { RecordCounts, RecordOperation, StepContext } from './types';
 
 /**
@@ -13,19 +13,9 @@ import type { RecordCounts, RecordOperation, StepContext } from './types';
  * strings (so the zip code 02134 stays "02134"), unless `types` declares otherwise. Field names are data:
  * they are handled as own properties only, so `__proto__` or `constructor` are fields like any other.
  */
-const FIELD_TYPES = ['string', 'number', 'integer', 'boolean'] as const;
 type FieldType = (typeof FIELD_TYPES)[number];
 
-const fieldName = z.string().min(1, 'field names must not be empty');
-const configSchema = z
-  .object({
-    rename: z.record(z.string(), fieldName).default({}),
-    set: z.record(z.string(), z.unknown()).default({}),
-    drop: z.array(z.string()).default([]),
-    require: z.array(z.string()).default([]),
-    types: z.record(z.string(), z.enum(FIELD_TYPES)).default({}),
-  })
-  .strict();
+const configSchema = transformRecordsConfigSchema;
 
 /** The parsed configuration: lists of pairs built from the raw object's own keys, never looked up by name on an object. */
 export interface TransformConfig {

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { INPUT_FORMATS } from '../engine/format';
+
+/**
+ * What a submitter may ask of each operation, without loading the operation's code: its name, the
+ * schema of its OPERATION_CONFIG, and the environment variables a submitter may set (name -> value
+ * pattern). The worker's registry checks at load that every operation it runs has exactly one entry
+ * here, and the submission policy (lib/client/policy) reads this table, so the SDK, the submit API
+ * and the queue path refuse what the worker would refuse, before anything is staged or submitted.
+ *
+ * Light on purpose: only zod and the format names. The SDK imports this module, never the operations
+ * themselves (bundle-photos pulls in archiver and friends).
+ */
+export interface EnvironmentVariableDeclaration {
+  /** The whole value must match (anchored). */
+  readonly pattern: RegExp;
+  /** What is allowed, in words, for error messages and docs. */
+  readonly allowed: string;
+}
+
+export interface OperationDeclaration {
+  readonly name: string;
+  /** Checks OPERATION_CONFIG (the operation's parseConfig applies the same schema in the worker). */
+  readonly configSchema: z.ZodType;
+  /** Variables a submitter may set for this operation; anything else is refused. */
+  readonly environment: Readonly<Record<string, EnvironmentVariableDeclaration>>;
+}
+
+const LOG_LEVEL: EnvironmentVariableDeclaration = { pattern: /^(debug|info|warn|error)$/, allowed: 'debug, info, warn or error' };
+const MAX_REJECT_RATIO: EnvironmentVariableDeclaration = { pattern: /^(0(\.\d{1,6})?|1(\.0{1,6})?)$/, allowed: 'a number between 0 and 1' };
+/** Records longer than this are rejected without being buffered (8 digits: under 100 MB, so a submitter cannot make the worker hold more). */
+const MAX_RECORD_BYTES: EnvironmentVariableDeclaration = { pattern: /^[1-9]\d{0,7}$/, allowed: 'a whole number of bytes from 1 to 99999999' };
+const INPUT_FORMAT: EnvironmentVariableDeclaration = {
+  pattern: new RegExp(`^(${INPUT_FORMATS.map((f) => f.replace('.', '\\.')).join('|')})$`),
+  allowed: INPUT_FORMATS.join(', '),
+};
+
+/** Variables every record operation (the shared chunk engine) reads besides the contract. */
+const RECORD_ENVIRONMENT = { INPUT_FORMAT, MAX_REJECT_RATIO, MAX_RECORD_BYTES, LOG_LEVEL };
+
+/** Types `transform-records` can convert a field to (see its `types` config). */
+export const TRANSFORM_FIELD_TYPES = ['string', 'number', 'integer', 'boolean'] as const;
+
+export const transformRecordsConfigSchema = z
+  .object({
+    rename: z.record(z.string(), z.string().min(1, 'field names must not be empty')).default({}),
+    set: z.record(z.string(), z.unknown()).default({}),
+    drop: z.array(z.string()).default([]),
+    require: z.array(z.string()).default([]),
+    types: z.record(z.string(), z.enum(TRANSFORM_FIELD_TYPES)).default({}),
+  })
+  .strict();
+
+export const bundlePhotosConfigSchema = z
+  .object({
+    concurrency: z.number().int().min(1).max(64).optional(),
+    retries: z.number().int().min(0).max(10).default(3),
+    backoffMs: z.number().int().min(0).default(200),
+    timeoutMs: z.number().int().min(1).default(30_000),
+    maxFileBytes: z.number().int().min(1).default(200 * 1024 * 1024),
+  })
+  .strict();
+
+/** aggregate-defects takes no configuration: an empty object (or none) only. */
+export const aggregateDefectsConfigSchema = z.object({}).strict();
+
+export const OPERATION_DECLARATIONS: ReadonlyMap<string, OperationDeclaration> = new Map(
+  [
+    { name: 'aggregate-defects', configSchema: aggregateDefectsConfigSchema, environment: RECORD_ENVIRONMENT },
+    { name: 'transform-records', configSchema: transformRecordsConfigSchema, environment: RECORD_ENVIRONMENT },
+    { name: 'bundle-photos', configSchema: bundlePhotosConfigSchema, environment: { MAX_REJECT_RATIO, LOG_LEVEL } },
+  ].map((d): [string, OperationDeclaration] => [d.name, d]),
+);
+
+/** The declaration of an operation, by own key only (a Map: `__proto__` or `constructor` are just unknown names). */
+export function operationDeclaration(name: string): OperationDeclaration | undefined {
+  return OPERATION_DECLARATIONS.get(name);
+}
+
+export function declaredOperationNames(): string[] {
+  return [...OPERATION_DECLARATIONS.keys()];
+}
