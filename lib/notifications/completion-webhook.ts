@@ -3,15 +3,21 @@ import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { handlerEntry, PlatformFunction } from '../common/node-function';
-import { checkInteger, propError } from '../common/validation';
+import { checkInteger, checkRange, propError } from '../common/validation';
 import { acknowledgeLambdaBasics } from '../monitoring/nag';
 
 export const WEBHOOK_PATH = '/webhooks/batch-complete';
 export const DEFAULT_WEBHOOK_RATE_LIMIT = 50;
 export const DEFAULT_WEBHOOK_BURST_LIMIT = 100;
+export const DEFAULT_CONFIRMATION_MAX_AGE = Duration.hours(1);
+export const DEFAULT_NOTIFICATION_MAX_AGE = Duration.hours(24);
+/** Length of the generated path secret (letters and digits: about 285 bits). */
+export const PATH_SECRET_LENGTH = 48;
 
 export interface CompletionWebhookProps {
   /**
@@ -44,11 +50,36 @@ export interface CompletionWebhookProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly tableRemovalPolicy?: RemovalPolicy;
+  /**
+   * Also accept SignatureVersion 1 (SHA1withRSA). Only needed for a topic of your own that still
+   * signs with version 1; the JobNotifications topic signs with version 2.
+   * @default false
+   */
+  readonly acceptSignatureVersion1?: boolean;
+  /**
+   * Oldest `Timestamp` a SubscriptionConfirmation or UnsubscribeConfirmation may carry: a replayed
+   * confirmation is refused without fetching its SubscribeURL (1 second to 24 hours).
+   * @default Duration.hours(1)
+   */
+  readonly confirmationMaxAge?: Duration;
+  /**
+   * Oldest `Timestamp` a Notification may carry; must exceed the subscription's retry time (1 minute to 14 days).
+   * @default Duration.hours(24)
+   */
+  readonly notificationMaxAge?: Duration;
+  /**
+   * Requests per client IP per 5 minutes above which an AWS WAF rate-based rule blocks that IP
+   * (10 to 2,000,000). Setting it creates a regional web ACL associated with the API stage; WAF
+   * evaluates before API Gateway throttling, so one noisy caller cannot use up the stage budget
+   * that SNS deliveries need. WAF costs a monthly fee per web ACL and rule plus per request.
+   * @default - no web ACL
+   */
+  readonly wafRateLimitPerIp?: number;
 }
 
 /**
- * The HTTPS endpoint `POST /webhooks/batch-complete` (API Gateway REST API, regional) in front of a
- * Lambda that verifies every SNS signature, confirms subscriptions only after verification and
+ * The HTTPS endpoint `POST /webhooks/batch-complete/{secret}` (API Gateway REST API, regional) in
+ * front of a Lambda that refuses every request without the generated path secret, verifies every SNS signature, confirms subscriptions only after verification and
  * records each job's final status and result location once in a DynamoDB table.
  * Subscribe it with `notifications.addWebhook(webhook.url)`.
  */
@@ -58,8 +89,19 @@ export class CompletionWebhook extends Construct {
   /** jobId (partition) + status (sort): one item per job and final status. */
   public readonly table: dynamodb.Table;
   public readonly accessLogGroup: logs.LogGroup;
-  /** Full URL of `POST /webhooks/batch-complete`. */
+  /**
+   * The URL to subscribe: `<stage>/webhooks/batch-complete/<secret>`, the secret as a CloudFormation
+   * dynamic reference (`{{resolve:secretsmanager:...}}`) that CloudFormation resolves at deploy time,
+   * so the value is in no template. Use it only as an SNS subscription endpoint (dynamic references
+   * do not resolve in Outputs).
+   */
   public readonly url: string;
+  /** `<stage>/webhooks/batch-complete` without the secret (every request to it is refused). */
+  public readonly baseUrl: string;
+  /** The generated per-subscription secret of the webhook path. */
+  public readonly pathSecret: secretsmanager.Secret;
+  /** Present when `wafRateLimitPerIp` is set. */
+  public readonly webAcl?: wafv2.CfnWebACL;
 
   constructor(scope: Construct, id: string, props: CompletionWebhookProps) {
     super(scope, id);
@@ -68,6 +110,22 @@ export class CompletionWebhook extends Construct {
     }
     checkInteger(this, 'throttlingRateLimit', props.throttlingRateLimit, 1);
     checkInteger(this, 'throttlingBurstLimit', props.throttlingBurstLimit, 1);
+    checkInteger(this, 'wafRateLimitPerIp', props.wafRateLimitPerIp, 10);
+    checkRange(this, 'wafRateLimitPerIp', props.wafRateLimitPerIp, 10, 2_000_000);
+    const confirmationMaxAge = props.confirmationMaxAge ?? DEFAULT_CONFIRMATION_MAX_AGE;
+    const notificationMaxAge = props.notificationMaxAge ?? DEFAULT_NOTIFICATION_MAX_AGE;
+    checkRange(this, 'confirmationMaxAge (seconds)', confirmationMaxAge.toSeconds(), 1, 86_400);
+    checkRange(this, 'notificationMaxAge (seconds)', notificationMaxAge.toSeconds(), 60, 14 * 86_400);
+
+    this.pathSecret = new secretsmanager.Secret(this, 'PathSecret', {
+      description: 'Secret last path segment of the completion webhook URL subscribed to SNS',
+      // Letters and digits only: the value is a URL path segment and must need no escaping.
+      generateSecretString: { passwordLength: PATH_SECRET_LENGTH, excludePunctuation: true, includeSpace: false, requireEachIncludedType: true },
+    });
+    Validations.of(this.pathSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'The value is part of the SNS subscription endpoint; rotating it means resubscribing, which a redeploy with a new secret does. A rotation Lambda would break delivery until then.',
+    });
 
     this.table = new dynamodb.Table(this, 'Table', {
       partitionKey: { name: 'jobId', type: dynamodb.AttributeType.STRING },
@@ -85,12 +143,17 @@ export class CompletionWebhook extends Construct {
       environment: {
         TABLE_NAME: this.table.tableName,
         ALLOWED_TOPIC_ARNS: Fn.join(',', props.topics.map((t) => t.topicArn)),
+        PATH_SECRET_ARN: this.pathSecret.secretArn,
+        SIGNATURE_VERSIONS: props.acceptSignatureVersion1 ? '1,2' : '2',
+        CONFIRMATION_MAX_AGE_SECONDS: String(confirmationMaxAge.toSeconds()),
+        NOTIFICATION_MAX_AGE_SECONDS: String(notificationMaxAge.toSeconds()),
         ...(props.outputBucket ? { OUTPUT_BUCKET: props.outputBucket.bucketName } : {}),
       },
     });
     acknowledgeLambdaBasics(this.handler);
     // PutItem only: the handler never reads, updates or deletes.
     this.table.grant(this.handler, 'dynamodb:PutItem');
+    this.pathSecret.grantRead(this.handler);
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
       retention: props.accessLogRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -110,26 +173,52 @@ export class CompletionWebhook extends Construct {
         metricsEnabled: true,
       },
     });
-    const resource = this.api.root.addResource('webhooks').addResource('batch-complete');
+    // The secret is a path parameter, checked by the handler before anything else; a literal path
+    // part would put the value into the template and the API's resource list.
+    const resource = this.api.root.addResource('webhooks').addResource('batch-complete').addResource('{secret}');
     // No request model: API Gateway validates a body only against a model of its content type, so SNS's
     // text/plain JSON passes to the handler, which answers malformed bodies with 400 itself.
     const method = resource.addMethod('POST', new apigw.LambdaIntegration(this.handler), {
       requestValidatorOptions: { validateRequestBody: true, validateRequestParameters: true },
     });
-    this.url = this.api.urlForPath(WEBHOOK_PATH);
+    this.baseUrl = this.api.urlForPath(WEBHOOK_PATH);
+    this.url = Fn.join('', [this.baseUrl, '/', this.pathSecret.secretValue.unsafeUnwrap()]);
+
+    if (props.wafRateLimitPerIp !== undefined) {
+      this.webAcl = new wafv2.CfnWebACL(this, 'WebAcl', {
+        scope: 'REGIONAL',
+        defaultAction: { allow: {} },
+        visibilityConfig: { cloudWatchMetricsEnabled: true, metricName: 'CompletionWebhook', sampledRequestsEnabled: true },
+        rules: [
+          {
+            name: 'RatePerIp',
+            priority: 0,
+            action: { block: {} },
+            statement: { rateBasedStatement: { limit: props.wafRateLimitPerIp, aggregateKeyType: 'IP', evaluationWindowSec: 300 } },
+            visibilityConfig: { cloudWatchMetricsEnabled: true, metricName: 'CompletionWebhookRatePerIp', sampledRequestsEnabled: true },
+          },
+        ],
+      });
+      new wafv2.CfnWebACLAssociation(this, 'WebAclAssociation', {
+        resourceArn: this.api.deploymentStage.stageArn,
+        webAclArn: this.webAcl.attrArn,
+      });
+    }
 
     Validations.of(method).acknowledge({
       id: 'AwsSolutions-APIG4',
-      reason: 'SNS HTTPS subscriptions cannot present IAM or Cognito credentials; every request is authenticated by its SNS signature (certificate pinned to SNS hosts) and topic allow-list in the handler.',
+      reason: 'SNS HTTPS subscriptions cannot present IAM or Cognito credentials; every request is authenticated by the secret path segment (constant-time, first), then its SNS signature (certificate pinned to SNS hosts) and topic allow-list in the handler.',
     });
     Validations.of(method).acknowledge({
       id: 'AwsSolutions-COG4',
       reason: 'Caller is Amazon SNS, which cannot use a Cognito user pool; requests are authenticated by SNS message signature.',
     });
-    Validations.of(this.api).acknowledge({
-      id: 'AwsSolutions-APIG3',
-      reason: 'One POST route whose every request is cryptographically verified and stage-throttled; a WAF web ACL can be associated by the deployer when required.',
-    });
+    if (!this.webAcl) {
+      Validations.of(this.api).acknowledge({
+        id: 'AwsSolutions-APIG3',
+        reason: 'WAF is opt-in (wafRateLimitPerIp) for its cost: without the path secret a request costs one hash and a 403; with it, every request is SNS-signature verified and stage-throttled.',
+      });
+    }
     Validations.of(this.api).acknowledge({
       id: 'AwsSolutions-APIG6',
       reason: 'Access logs are on (JSON, standard fields); execution logging needs the account-wide API Gateway CloudWatch role, which this construct deliberately does not overwrite.',

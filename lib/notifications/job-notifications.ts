@@ -20,6 +20,34 @@ export const DEFAULT_TARGET_MAX_EVENT_AGE = Duration.hours(24);
 export const DEFAULT_SUBSCRIPTION_MAX_RECEIVE_COUNT = 5;
 const DLQ_RETENTION = Duration.days(14);
 
+/**
+ * SNS's default for HTTPS is 3 retries 20 s apart: one minute of throttling or a deploy sends a
+ * completion to the DLQ. This policy retries 40 times over about 50 minutes (3 at 10 s, 20 with
+ * exponential backoff from 10 s to 120 s, 17 at 120 s), inside SNS's one-hour limit.
+ */
+export const DEFAULT_WEBHOOK_RETRY_POLICY: sns.HealthyRetryPolicy = {
+  numRetries: 40,
+  numNoDelayRetries: 0,
+  numMinDelayRetries: 3,
+  numMaxDelayRetries: 17,
+  minDelayTarget: Duration.seconds(10),
+  maxDelayTarget: Duration.seconds(120),
+  backoffFunction: sns.BackoffFunction.EXPONENTIAL,
+};
+/**
+ * Deliveries per second to one HTTPS subscription: well below the webhook stage's 50 rps, so a
+ * burst of finished jobs waits at SNS instead of being throttled (and retried) at API Gateway.
+ */
+export const DEFAULT_WEBHOOK_MAX_RECEIVES_PER_SECOND = 20;
+
+/** Delivery policy of one HTTPS subscription. */
+export interface WebhookSubscriptionOptions {
+  /** @default DEFAULT_WEBHOOK_RETRY_POLICY (40 retries over about 50 minutes) */
+  readonly retryPolicy?: sns.HealthyRetryPolicy;
+  /** @default 20 */
+  readonly maxReceivesPerSecond?: number;
+}
+
 /** Job tag whose value becomes `tenantId` in the message (tag jobs at SubmitJob: `tags: { 'tenant-id': ... }`). */
 export const TENANT_TAG = 'tenant-id';
 
@@ -185,9 +213,13 @@ export class JobNotifications extends Construct {
     for (const url of props.webhookUrls ?? []) this.addWebhook(url);
   }
 
-  /** Subscribes an HTTPS endpoint (e.g. `CompletionWebhook.url`); throws for `http://`. */
-  public addWebhook(url: string): sns.Subscription {
+  /**
+   * Subscribes an HTTPS endpoint (e.g. `CompletionWebhook.url`) with a delivery policy that retries
+   * for about 50 minutes and throttles deliveries (see `WebhookSubscriptionOptions`); throws for `http://`.
+   */
+  public addWebhook(url: string, options: WebhookSubscriptionOptions = {}): sns.Subscription {
     this.checkWebhookUrl(url);
+    checkInteger(this, 'maxReceivesPerSecond', options.maxReceivesPerSecond, 1);
     const index = this.node.children.filter((c) => c.node.id.startsWith('Webhook')).length;
     return new sns.Subscription(this, `Webhook${index}`, {
       topic: this.topic,
@@ -195,6 +227,10 @@ export class JobNotifications extends Construct {
       endpoint: url,
       rawMessageDelivery: false,
       deadLetterQueue: this.deadLetterQueue,
+      deliveryPolicy: {
+        healthyRetryPolicy: options.retryPolicy ?? DEFAULT_WEBHOOK_RETRY_POLICY,
+        throttlePolicy: { maxReceivesPerSecond: options.maxReceivesPerSecond ?? DEFAULT_WEBHOOK_MAX_RECEIVES_PER_SECOND },
+      },
     });
   }
 

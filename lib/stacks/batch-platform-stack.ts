@@ -187,7 +187,7 @@ export class BatchPlatformStack extends Stack {
     new CfnOutput(this, 'SubmitApiUrl', { value: this.submitApi.api.url, description: 'HTTP submit API (IAM auth): POST /jobs' });
     new CfnOutput(this, 'SubmitQueueUrl', { value: this.queueTriggeredJobs.queue.queueUrl, description: 'SQS queue whose messages become jobs' });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn, description: 'SNS topic: one JSON message per job state change' });
-    new CfnOutput(this, 'WebhookUrl', { value: this.webhook.url, description: 'Completion webhook (SNS HTTPS subscriber)' });
+    new CfnOutput(this, 'WebhookUrl', { value: this.webhook.baseUrl, description: 'Completion webhook (SNS HTTPS subscriber) without its secret path segment' });
     new CfnOutput(this, 'OperationsTopicArn', { value: this.monitoring.operationsTopic.topicArn, description: 'Alarm notifications' });
   }
 }

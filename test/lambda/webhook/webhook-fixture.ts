@@ -5,6 +5,9 @@ import { createTestSigner, TestSigner } from './sns-signer';
 /** The SNS topic the webhook tests allow and sign for. */
 export const TEST_TOPIC_ARN = 'arn:aws:sns:eu-central-1:123456789012:job-notifications';
 
+/** The path secret the webhook tests configure (48 letters and digits, as the construct generates). */
+export const TEST_PATH_SECRET = 'Zq7Kx2mP9vLr4Tn8Bw3Yc6Hd1Jf5Gs0AeQuRiWoPlMkNbVcX';
+
 export interface WebhookFixture {
   readonly signer: TestSigner;
   readonly ddb: DynamoDBClient;

@@ -3,7 +3,7 @@ import { DynamoDBClient, GetItemCommand, ScanCommand } from '@aws-sdk/client-dyn
 import { DynamoCompletionStore } from '../../../lambda/webhook/completion-store';
 import { createWebhookHandler, WebhookDeps } from '../../../lambda/webhook/index';
 import { TestSigner } from './sns-signer';
-import { createWebhookFixture, TEST_TOPIC_ARN } from './webhook-fixture';
+import { createWebhookFixture, TEST_PATH_SECRET, TEST_TOPIC_ARN } from './webhook-fixture';
 
 const TABLE = 'webhook-handler-test-completions';
 const TOPIC = TEST_TOPIC_ARN;
@@ -16,6 +16,7 @@ const confirmed: string[] = [];
 
 function deps(overrides: Partial<WebhookDeps> = {}): WebhookDeps {
   return {
+    pathSecret: TEST_PATH_SECRET,
     store: new DynamoCompletionStore(ddb, TABLE),
     // Serves the throwaway certificate for ANY url: only the handler's own checks keep foreign hosts out.
     fetchCertificate: async (url) => {
@@ -33,11 +34,17 @@ function deps(overrides: Partial<WebhookDeps> = {}): WebhookDeps {
 }
 
 function request(body: unknown, raw = false): APIGatewayProxyEvent {
-  return { httpMethod: 'POST', body: raw ? (body as string) : JSON.stringify(body), isBase64Encoded: false, headers: {} } as unknown as APIGatewayProxyEvent;
+  return {
+    httpMethod: 'POST',
+    pathParameters: { secret: TEST_PATH_SECRET },
+    body: raw ? (body as string) : JSON.stringify(body),
+    isBase64Encoded: false,
+    headers: {},
+  } as unknown as APIGatewayProxyEvent;
 }
 
 let counter = 0;
-function notification(jobId: string, status = 'SUCCEEDED', extra: Record<string, string> = {}): Record<string, string> {
+function notification(jobId: string, status = 'SUCCEEDED', extra: Record<string, string> = {}, timestamp = new Date().toISOString()): Record<string, string> {
   counter += 1;
   return {
     Type: 'Notification',
@@ -45,7 +52,7 @@ function notification(jobId: string, status = 'SUCCEEDED', extra: Record<string,
     TopicArn: TOPIC,
     Subject: 'Batch job state change',
     Message: JSON.stringify({ jobId, jobName: 'road-defects', jobQueue: 'arn:aws:batch:eu-central-1:123456789012:job-queue/q', status, statusReason: 'Essential container in task exited', exitCode: status === 'FAILED' ? 1 : 0, tenantId: 'tenant-a', stoppedAt: 1641944500058 }),
-    Timestamp: '2026-11-26T01:00:00.000Z',
+    Timestamp: timestamp,
     ...extra,
   };
 }
@@ -58,7 +65,7 @@ function confirmation(): Record<string, string> {
     TopicArn: TOPIC,
     Message: 'You have chosen to subscribe to the topic',
     SubscribeURL: SUBSCRIBE_URL,
-    Timestamp: '2026-11-26T01:00:00.000Z',
+    Timestamp: new Date().toISOString(),
   };
 }
 
@@ -83,8 +90,8 @@ describe('accepts', () => {
     expect(rec?.exitCode).toEqual({ N: '0' });
   });
 
-  test('a SignatureVersion 1 (SHA1) notification', async () => {
-    const res = await createWebhookHandler(deps())(request(signer.sign(notification('job-v1', 'FAILED'), '1')));
+  test('a SignatureVersion 1 (SHA1) notification when version 1 is allowed', async () => {
+    const res = await createWebhookHandler(deps({ signatureVersions: ['1', '2'] }))(request(signer.sign(notification('job-v1', 'FAILED'), '1')));
     expect(res.statusCode).toBe(200);
     expect((await item('job-v1', 'FAILED'))?.exitCode).toEqual({ N: '1' });
   });
@@ -98,7 +105,7 @@ describe('accepts', () => {
 
   test('a base64-encoded request body', async () => {
     const body = Buffer.from(JSON.stringify(signer.sign(notification('job-b64')))).toString('base64');
-    const res = await createWebhookHandler(deps())({ httpMethod: 'POST', body, isBase64Encoded: true, headers: {} } as unknown as APIGatewayProxyEvent);
+    const res = await createWebhookHandler(deps())({ ...request(''), body, isBase64Encoded: true });
     expect(res.statusCode).toBe(200);
     expect(await item('job-b64', 'SUCCEEDED')).toBeDefined();
   });
@@ -164,15 +171,17 @@ describe('rejects with 403', () => {
   });
 
   test('a message whose certificate has expired', async () => {
-    const handler = createWebhookHandler(deps({ now: () => new Date('2100-01-01T00:00:00Z') }));
-    const res = await handler(request(signer.sign(notification('job-expired'))));
+    const later = new Date('2100-01-01T00:00:00Z');
+    const handler = createWebhookHandler(deps({ now: () => later }));
+    const res = await handler(request(signer.sign(notification('job-expired', 'SUCCEEDED', {}, later.toISOString()))));
     expect(res.statusCode).toBe(403);
     expect(await item('job-expired', 'SUCCEEDED')).toBeUndefined();
   });
 
   test('a message whose certificate is not yet valid', async () => {
-    const handler = createWebhookHandler(deps({ now: () => new Date('2000-01-01T00:00:00Z') }));
-    expect((await handler(request(signer.sign(notification('job-early'))))).statusCode).toBe(403);
+    const earlier = new Date('2000-01-01T00:00:00Z');
+    const handler = createWebhookHandler(deps({ now: () => earlier }));
+    expect((await handler(request(signer.sign(notification('job-early', 'SUCCEEDED', {}, earlier.toISOString()))))).statusCode).toBe(403);
   });
 
   test('a body Type that differs from the x-amz-sns-message-type header', async () => {
@@ -235,11 +244,24 @@ describe('certificates', () => {
     expect(urls).toEqual([signer.certUrl]);
   });
 
-  test('answers 502 when the certificate cannot be fetched, then retries the fetch on the next message', async () => {
+  test('answers 502 when the certificate cannot be fetched, serves that failure for the window, then fetches again', async () => {
     let calls = 0;
-    const handler = createWebhookHandler(deps({ fetchCertificate: async () => { calls += 1; if (calls === 1) throw new Error('ECONNRESET'); return signer.certPem; } }));
+    let clock = Date.now();
+    const handler = createWebhookHandler(deps({
+      now: () => new Date(clock),
+      failedCertificateFetchTtlMs: 60_000,
+      fetchCertificate: async () => {
+        calls += 1;
+        if (calls === 1) throw new Error('ECONNRESET');
+        return signer.certPem;
+      },
+    }));
     expect((await handler(request(signer.sign(notification('job-fetchfail'))))).statusCode).toBe(502);
-    expect((await handler(request(signer.sign(notification('job-fetchfail'))))).statusCode).toBe(200);
+    expect((await handler(request(signer.sign(notification('job-fetchfail'))))).statusCode).toBe(502);
+    expect(calls).toBe(1);
+    clock += 61_000;
+    expect((await handler(request(signer.sign(notification('job-fetchfail', 'SUCCEEDED', {}, new Date(clock).toISOString()))))).statusCode).toBe(200);
+    expect(calls).toBe(2);
   });
 });
 

@@ -3,7 +3,7 @@ import { DynamoDBClient, ScanCommand, ScanCommandOutput } from '@aws-sdk/client-
 import { DynamoCompletionStore } from '../../../lambda/webhook/completion-store';
 import { createWebhookHandler } from '../../../lambda/webhook/index';
 import { TestSigner } from './sns-signer';
-import { createWebhookFixture, TEST_TOPIC_ARN } from './webhook-fixture';
+import { createWebhookFixture, TEST_PATH_SECRET, TEST_TOPIC_ARN } from './webhook-fixture';
 
 const TABLE = 'webhook-load-test-completions';
 const TOPIC = TEST_TOPIC_ARN;
@@ -33,6 +33,7 @@ async function scanAll(): Promise<Array<Record<string, { S?: string }>>> {
 test('1,000 notifications delivered concurrently, some twice, are each recorded exactly once', async () => {
   let certFetches = 0;
   const handler = createWebhookHandler({
+    pathSecret: TEST_PATH_SECRET,
     store: new DynamoCompletionStore(ddb, TABLE),
     fetchCertificate: async () => {
       certFetches += 1;
@@ -57,7 +58,7 @@ test('1,000 notifications delivered concurrently, some twice, are each recorded 
   deliveries.sort((a, b) => a.order - b.order);
 
   const responses = await Promise.all(
-    deliveries.map(({ m }) => handler({ httpMethod: 'POST', body: JSON.stringify(m), isBase64Encoded: false, headers: {} } as unknown as APIGatewayProxyEvent)),
+    deliveries.map(({ m }) => handler({ httpMethod: 'POST', pathParameters: { secret: TEST_PATH_SECRET }, body: JSON.stringify(m), isBase64Encoded: false, headers: {} } as unknown as APIGatewayProxyEvent)),
   );
 
   expect(responses.every((r) => r.statusCode === 200)).toBe(true);

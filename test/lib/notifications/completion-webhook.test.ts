@@ -1,7 +1,11 @@
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { CompletionWebhook } from '../../../lib/notifications/completion-webhook';
 import { JobNotifications } from '../../../lib/notifications/job-notifications';
+import { cfnLintFindings, nagFindings } from '../../support/compliance';
 import { fixtureStack } from '../monitoring/fixtures';
 
 const { stack, fx } = fixtureStack();
@@ -11,8 +15,9 @@ const webhook = new CompletionWebhook(stack, 'Webhook', { topics: [notifications
 notifications.addWebhook(webhook.url);
 const template = Template.fromStack(stack);
 
-test('routes POST /webhooks/batch-complete to the handler Lambda', () => {
+test('routes POST /webhooks/batch-complete/{secret} to the handler Lambda', () => {
   template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: 'batch-complete' });
+  template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: '{secret}' });
   template.hasResourceProperties('AWS::ApiGateway::Method', {
     HttpMethod: 'POST',
     Integration: Match.objectLike({ Type: 'AWS_PROXY' }),
@@ -48,6 +53,10 @@ test('the handler knows the table, the allowed topic and the output bucket', () 
         TABLE_NAME: stack.resolve(webhook.table.tableName),
         ALLOWED_TOPIC_ARNS: stack.resolve(notifications.topic.topicArn),
         OUTPUT_BUCKET: 'staging-bucket',
+        PATH_SECRET_ARN: stack.resolve(webhook.pathSecret.secretArn),
+        SIGNATURE_VERSIONS: '2',
+        CONFIRMATION_MAX_AGE_SECONDS: '3600',
+        NOTIFICATION_MAX_AGE_SECONDS: '86400',
       }),
     },
   });
@@ -65,7 +74,84 @@ test('the topic gets an HTTPS subscription to the webhook URL', () => {
   template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'https', Endpoint: stack.resolve(webhook.url), RawMessageDelivery: false });
 });
 
+test('generates a 48-character letters-and-digits path secret the handler may read', () => {
+  template.hasResourceProperties('AWS::SecretsManager::Secret', {
+    GenerateSecretString: Match.objectLike({ PasswordLength: 48, ExcludePunctuation: true, IncludeSpace: false }),
+  });
+  template.hasResourceProperties('AWS::IAM::Policy', {
+    PolicyDocument: {
+      Statement: Match.arrayWith([
+        Match.objectLike({ Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: stack.resolve(webhook.pathSecret.secretArn) }),
+      ]),
+    },
+  });
+});
+
+test('the subscribed URL ends in the secret as a dynamic reference, never its value', () => {
+  const endpoint = JSON.stringify(stack.resolve(webhook.url));
+  expect(endpoint).toContain('/webhooks/batch-complete/');
+  expect(endpoint).toMatch(/\{\{resolve:secretsmanager:.*:SecretString:::\}\}/);
+  expect(JSON.stringify(stack.resolve(webhook.baseUrl))).not.toContain('resolve:secretsmanager');
+});
+
+test('no web ACL unless asked for', () => {
+  template.resourceCountIs('AWS::WAFv2::WebACL', 0);
+  template.resourceCountIs('AWS::WAFv2::WebACLAssociation', 0);
+});
+
+test('wafRateLimitPerIp adds a regional web ACL with a per-IP rate rule, associated with the stage', () => {
+  const { stack: s, fx: f } = fixtureStack();
+  const n = new JobNotifications(s, 'Notifications', { jobQueues: [f.queue] });
+  const w = new CompletionWebhook(s, 'Webhook', { topics: [n.topic], wafRateLimitPerIp: 300 });
+  const t = Template.fromStack(s);
+  t.hasResourceProperties('AWS::WAFv2::WebACL', {
+    Scope: 'REGIONAL',
+    DefaultAction: { Allow: {} },
+    Rules: [Match.objectLike({ Action: { Block: {} }, Statement: { RateBasedStatement: { Limit: 300, AggregateKeyType: 'IP', EvaluationWindowSec: 300 } } })],
+  });
+  t.hasResourceProperties('AWS::WAFv2::WebACLAssociation', { ResourceArn: s.resolve(w.api.deploymentStage.stageArn), WebACLArn: s.resolve(w.webAcl!.attrArn) });
+});
+
+test('acceptSignatureVersion1 and the Timestamp windows reach the handler', () => {
+  const { stack: s, fx: f } = fixtureStack();
+  const n = new JobNotifications(s, 'Notifications', { jobQueues: [f.queue] });
+  new CompletionWebhook(s, 'Webhook', { topics: [n.topic], acceptSignatureVersion1: true, confirmationMaxAge: Duration.minutes(10), notificationMaxAge: Duration.hours(2) });
+  Template.fromStack(s).hasResourceProperties('AWS::Lambda::Function', {
+    Environment: { Variables: Match.objectLike({ SIGNATURE_VERSIONS: '1,2', CONFIRMATION_MAX_AGE_SECONDS: '600', NOTIFICATION_MAX_AGE_SECONDS: '7200' }) },
+  });
+});
+
+test.each([
+  [{ wafRateLimitPerIp: 5 }, /wafRateLimitPerIp \(5\) is invalid; allowed: a whole number >= 10/],
+  [{ confirmationMaxAge: Duration.days(2) }, /confirmationMaxAge \(seconds\) \(172800\) is out of range; allowed: 1 to 86400/],
+  [{ notificationMaxAge: Duration.seconds(30) }, /notificationMaxAge \(seconds\) \(30\) is out of range; allowed: 60 to 1209600/],
+])('refuses %j with the construct path', (props, message) => {
+  const { stack: s, fx: f } = fixtureStack();
+  const n = new JobNotifications(s, 'Notifications', { jobQueues: [f.queue] });
+  expect(() => new CompletionWebhook(s, 'Webhook', { topics: [n.topic], ...props })).toThrow(message);
+});
+
 test('refuses to be built without an allowed topic', () => {
   const { stack: s } = fixtureStack();
   expect(() => new CompletionWebhook(s, 'Webhook', { topics: [] })).toThrow(/\[TestStack\/Webhook\] topics \(\[\]\) is empty/);
+});
+
+describe('with the WAF option, compliance', () => {
+  function wafStack(app: App): Stack {
+    const stack = new Stack(app, 'WafWebhookStack', { env: { account: '123456789012', region: 'eu-central-1' } });
+    const topic = new sns.Topic(stack, 'Topic', { masterKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }), enforceSSL: true, signatureVersion: '2' });
+    const w = new CompletionWebhook(stack, 'Webhook', { topics: [topic], wafRateLimitPerIp: 500 });
+    new sns.Subscription(stack, 'Subscription', { topic, protocol: sns.SubscriptionProtocol.HTTPS, endpoint: w.url });
+    return stack;
+  }
+
+  test('cdk-nag AwsSolutions reports no unacknowledged finding (APIG3 satisfied by the web ACL)', () => {
+    expect(nagFindings((() => { const app = new App(); wafStack(app); return app; })())).toEqual([]);
+  });
+
+  test('cfn-lint reports nothing on the synthesized template', () => {
+    const app = new App();
+    const stack = wafStack(app);
+    expect(cfnLintFindings(app.synth().getStackByName(stack.stackName).template)).toBe('');
+  });
 });

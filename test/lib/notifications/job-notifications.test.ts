@@ -1,7 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { JobNotifications } from '../../../lib/notifications/job-notifications';
+import { DEFAULT_WEBHOOK_RETRY_POLICY, JobNotifications } from '../../../lib/notifications/job-notifications';
 import { fixtureStack } from '../monitoring/fixtures';
 
 function build(props: Partial<ConstructorParameters<typeof JobNotifications>[2]> = {}) {
@@ -126,4 +126,41 @@ test('addWebhook refuses http:// as well', () => {
 
 test('rejects retryAttempts above 185', () => {
   expect(() => build({ retryAttempts: 200 })).toThrow(/\[TestStack\/Notifications\] retryAttempts \(200\) is out of range; allowed: 0 to 185/);
+});
+
+test('an HTTPS subscription retries for about 50 minutes and is throttled to 20 deliveries per second', () => {
+  const { template } = build({ webhookUrls: ['https://hooks.example.com/batch'] });
+  template.hasResourceProperties('AWS::SNS::Subscription', {
+    Protocol: 'https',
+    DeliveryPolicy: {
+      healthyRetryPolicy: { numRetries: 40, numNoDelayRetries: 0, numMinDelayRetries: 3, numMaxDelayRetries: 17, minDelayTarget: 10, maxDelayTarget: 120, backoffFunction: 'EXPONENTIAL' },
+      throttlePolicy: { maxReceivesPerSecond: 20 },
+    },
+  });
+});
+
+test('the default retry policy stays inside SNS\'s one-hour limit', () => {
+  // Delays as SNS spaces them: min phase, exponential backoff phase, max phase.
+  const p = DEFAULT_WEBHOOK_RETRY_POLICY;
+  const min = p.minDelayTarget!.toSeconds();
+  const max = p.maxDelayTarget!.toSeconds();
+  const backoff = p.numRetries! - p.numNoDelayRetries! - p.numMinDelayRetries! - p.numMaxDelayRetries!;
+  let total = p.numMinDelayRetries! * min + p.numMaxDelayRetries! * max;
+  for (let i = 0; i < backoff; i += 1) total += min * Math.pow(max / min, i / (backoff - 1));
+  expect(total).toBeGreaterThan(30 * 60);
+  expect(total).toBeLessThanOrEqual(3600);
+});
+
+test('addWebhook takes a retry policy and a throttle of its own', () => {
+  const { stack, fx } = fixtureStack();
+  const n = new JobNotifications(stack, 'Notifications', { jobQueues: [fx.queue] });
+  n.addWebhook('https://hooks.example.com/b', { maxReceivesPerSecond: 5, retryPolicy: { numRetries: 10, minDelayTarget: Duration.seconds(5), maxDelayTarget: Duration.seconds(60) } });
+  Template.fromStack(stack).hasResourceProperties('AWS::SNS::Subscription', {
+    DeliveryPolicy: { healthyRetryPolicy: Match.objectLike({ numRetries: 10, minDelayTarget: 5, maxDelayTarget: 60 }), throttlePolicy: { maxReceivesPerSecond: 5 } },
+  });
+});
+
+test('addWebhook refuses a throttle below one delivery per second', () => {
+  const { notifications } = build();
+  expect(() => notifications.addWebhook('https://hooks.example.com/b', { maxReceivesPerSecond: 0 })).toThrow(/maxReceivesPerSecond \(0\) is invalid; allowed: a whole number >= 1/);
 });
