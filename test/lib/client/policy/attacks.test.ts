@@ -232,7 +232,7 @@ describe('a chosen job id that exists is a conflict, never an overwrite', () => 
     const first = await client.submit({ operation: 'aggregate-defects', input: { n: 1 }, jobId: 'dup1' });
     const err = await client.submit({ operation: 'aggregate-defects', input: { n: 2 }, jobId: 'dup1' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(JobIdConflictError);
-    expect(err).toMatchObject({ jobId: 'dup1', exitCode: 5 });
+    expect(err).toMatchObject({ jobId: 'dup1', exitCode: 6 });
     expect(JSON.parse(s3Text(m, 'jobs/dup1/inputs.json'))).toEqual({ n: 1 });
     expect(batchJobs(m).map((j) => j.jobId)).toEqual([first.batchJobId]);
   }, 60_000);
@@ -289,7 +289,7 @@ describe('the same idempotency key with another payload is a conflict naming the
     const first = await client.submit({ operation: 'aggregate-defects', input: { n: 1 }, clientToken: 'k1' });
     const err = await client.submit({ operation: 'aggregate-defects', input: { n: 2 }, clientToken: 'k1' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IdempotencyConflictError);
-    expect(err).toMatchObject({ jobId: first.jobId, exitCode: 5 });
+    expect(err).toMatchObject({ jobId: first.jobId, exitCode: 6 });
     const again = await client.submit({ operation: 'aggregate-defects', input: { n: 1 }, clientToken: 'k1' });
     expect(again).toMatchObject({ created: false, jobId: first.jobId, batchJobId: first.batchJobId });
     expect(JSON.parse(s3Text(m, `jobs/${first.jobId}/inputs.json`))).toEqual({ n: 1 });
