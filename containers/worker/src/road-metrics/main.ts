@@ -3,9 +3,10 @@
  * `npm run road-metrics -- run ...` from the checkout). Subcommands:
  *   run   [--date D | --from F --to T]   aggregate each UTC day from PostgreSQL (default: yesterday)
  *   trend [--days N] [--through D]       merge the last N daily results into per-segment series
- * Environment: OUTPUT_S3_BUCKET, RESULTS_PREFIX, DB_SECRET_ID (RDS-format secret), DB_TLS (default
+ * Environment: OUTPUT_S3_BUCKET, RESULTS_PREFIX, DB_CREDENTIALS_ARN (Secrets Manager secret in the RDS format), DB_TLS (default
  * true), DB_CA_FILE, DB_STATEMENT_TIMEOUT_MS, ROAD_DEFECTS_QUERY (JSON PgQuery), MAX_REJECT_RATIO,
- * DB_WRITE_BACK (default true), JOB_ID / AWS_BATCH_JOB_ID.
+ * DB_WRITE_BACK (default true), JOB_ID / AWS_BATCH_JOB_ID, RUN_AS_OF (ISO time "yesterday" is relative to:
+ * the schedule's <aws.scheduler.scheduled-time>, so a late retry still processes the right day).
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { readFileSync } from 'fs';
@@ -67,8 +68,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     args: rest,
     options: { date: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' } },
   });
-  const days = resolveDays(values);
-  const secret = await loadDbSecret(new SecretsManagerClient({}), required(env, 'DB_SECRET_ID'));
+  let asOf = new Date();
+  if (env.RUN_AS_OF) {
+    asOf = new Date(env.RUN_AS_OF);
+    if (Number.isNaN(asOf.getTime())) throw new Error(`RUN_AS_OF "${env.RUN_AS_OF}" is not an ISO 8601 time`);
+  }
+  const days = resolveDays(values, asOf);
+  const secret = await loadDbSecret(new SecretsManagerClient({}), required(env, 'DB_CREDENTIALS_ARN'));
   const db = new Client(
     clientConfig(secret, {
       tls: bool(env, 'DB_TLS', true),

@@ -193,14 +193,14 @@ test('the trend merges daily results into per-segment series, one point per day,
   expect(latest.date).toBe('2023-11-03');
 });
 
-test('the job entry point runs a day end to end with the secret from Secrets Manager', async () => {
+test('the job entry point runs yesterday (relative to the schedule time) end to end with the secret from Secrets Manager', async () => {
   const runBucket = uniqueBucket('road-main');
   await createBucket(s3, runBucket);
   const secretId = await secretFor('road-main', database);
-  const res = spawnSync('npx', ['tsx', 'containers/worker/src/road-metrics/main.ts', 'run', '--date', '2023-11-09'], {
+  const res = spawnSync('npx', ['tsx', 'containers/worker/src/road-metrics/main.ts', 'run'], {
     cwd: REPO_ROOT,
     encoding: 'utf8',
-    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', ...motoEnv(), OUTPUT_S3_BUCKET: runBucket, DB_SECRET_ID: secretId, DB_TLS: 'false', JOB_ID: 'job-main' },
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', ...motoEnv(), OUTPUT_S3_BUCKET: runBucket, DB_CREDENTIALS_ARN: secretId, RUN_AS_OF: '2023-11-10T01:00:00Z', DB_TLS: 'false', JOB_ID: 'job-main' },
   });
   expect(res.stderr).not.toMatch(/road-metrics:/);
   expect(res.status).toBe(0);
