@@ -6,9 +6,9 @@ module.exports = {
   transform: {
     '^.+\\.tsx?$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
   },
-  // One moto_server per test run (see test/support/moto-global-setup.ts); suites reset it.
-  globalSetup: '<rootDir>/test/support/moto-global-setup.ts',
-  globalTeardown: '<rootDir>/test/support/moto-global-teardown.ts',
+  // One moto_server (suites reset it) and one throwaway PostgreSQL cluster per test run.
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   setupFilesAfterEnv: ['aws-cdk-lib/testhelpers/jest-autoclean'],
   snapshotSerializers: ['<rootDir>/test/support/asset-hash-serializer.ts'],
   testTimeout: 120000,

@@ -1,12 +1,14 @@
-import { App, Validations } from 'aws-cdk-lib';
+import { App, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { BatchPlatformStack } from './batch-platform-stack';
 import { StageConfig } from './stage-config';
 import { ChunkedProcessingStack } from '../workflow/chunked-processing-stack';
+import { RoadMetricsStack } from '../workloads/road-metrics/road-metrics-stack';
 
 export interface PlatformStacks {
   readonly platform: BatchPlatformStack;
   readonly workflow: ChunkedProcessingStack;
+  readonly roadMetrics?: RoadMetricsStack;
 }
 
 /**
@@ -33,7 +35,25 @@ export function addPlatformStacks(app: App, config: StageConfig): PlatformStacks
     inputBuckets: [platform.buckets.inputBucket],
     alarmTopic: platform.monitoring.operationsTopic,
   });
-  return { platform, workflow };
+  const road = config.roadMetrics;
+  const roadMetrics = road
+    ? new RoadMetricsStack(app, `RoadMetrics-${config.stage}`, {
+        env,
+        tags,
+        description: `cdk-batch-platform: road-metrics workload (${config.stage})`,
+        stage: config.stage,
+        vpc: platform.network.vpc,
+        vpcSubnets: platform.network.subnetSelection,
+        workerSecurityGroup: platform.network.batchSecurityGroup,
+        jobQueue: platform.jobQueue.jobQueue,
+        outputBucket: platform.buckets.outputBucket,
+        database: { kind: 'aurora', minCapacity: road.minCapacity, maxCapacity: road.maxCapacity },
+        monthlyBudgetUsd: road.monthlyBudgetUsd,
+        logRetention: config.logRetention,
+        removalPolicy: config.removalPolicy === RemovalPolicy.RETAIN ? RemovalPolicy.RETAIN : RemovalPolicy.SNAPSHOT,
+      })
+    : undefined;
+  return { platform, workflow, roadMetrics };
 }
 
 /** Runs cdk-nag's AwsSolutions pack on every synth: an unacknowledged finding fails it. */

@@ -31,6 +31,17 @@ export interface StageConfig {
   readonly jobTimeoutMinutes: number;
   /** Jobs submitted on a schedule (EventBridge Scheduler), e.g. the nightly road-defect aggregation. */
   readonly schedules: readonly ScheduledJobConfig[];
+  /** The road-metrics workload (`RoadMetrics-<stage>`); absent: not deployed in this stage. */
+  readonly roadMetrics?: RoadMetricsStageConfig;
+}
+
+/** The road-metrics workload of a stage: an Aurora Serverless v2 cluster made for it, and a budget. */
+export interface RoadMetricsStageConfig {
+  /** Aurora Serverless v2 capacity range (ACU); min 0 pauses the cluster when idle. */
+  readonly minCapacity: number;
+  readonly maxCapacity: number;
+  /** Monthly spend of the whole stage (USD) the budget alarm watches. */
+  readonly monthlyBudgetUsd: number;
 }
 
 /** One job the stage submits on a schedule. */
@@ -69,6 +80,7 @@ export const STAGES: Record<StageName, StageConfig> = {
     runnableTimeoutMinutes: 60,
     jobTimeoutMinutes: 60,
     schedules: [],
+    roadMetrics: { minCapacity: 0, maxCapacity: 2, monthlyBudgetUsd: 100 },
   },
   prod: {
     stage: 'prod',
@@ -82,6 +94,7 @@ export const STAGES: Record<StageName, StageConfig> = {
     runnableTimeoutMinutes: 240,
     jobTimeoutMinutes: 240,
     schedules: [NIGHTLY_ROAD_DEFECTS],
+    roadMetrics: { minCapacity: 0.5, maxCapacity: 8, monthlyBudgetUsd: 1000 },
   },
 };
 

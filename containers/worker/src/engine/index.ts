@@ -100,7 +100,7 @@ function rejectLine(offset: number, reason: string, raw: Buffer): string {
 }
 
 /** Wires an operation's step into a scan sink that counts records and writes rejects/emitted records. */
-function bindOperation<S extends RecordCounts>(
+export function bindOperation<S extends RecordCounts>(
   op: AnyRecordOperation,
   state: S,
   writeReject: (line: string) => void,
