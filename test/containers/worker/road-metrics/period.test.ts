@@ -25,7 +25,7 @@ function day(segments: Record<string, [number, number]>): AggregateDefectsResult
   let records = 0;
   for (const [id, [count, critical]] of Object.entries(segments)) {
     records += count;
-    out[id] = { count, severity: { low: count - critical, medium: 0, high: 0, critical }, depthMm: { count: 0, sum: 0, mean: null, max: null } };
+    out[id] = { count, severity: { low: count - critical, medium: 0, high: 0, critical }, depthMm: { count: 0, sum: 0, sumUm: 0, mean: null, max: null } };
   }
   return { operation: 'aggregate-defects', records, rejected: 0, segments: out, days: {}, heatmap: { cellDeg: 0.01, cells: {} } };
 }
