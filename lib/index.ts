@@ -45,6 +45,6 @@ export type { StageConfig, StageName } from './stacks/stage-config';
 export { addPlatformStacks, addComplianceChecks } from './stacks/platform-app';
 export type { PlatformStacks } from './stacks/platform-app';
 
-// Submitting jobs: constructs (HTTP API, SQS-triggered) and the runtime SDK (no aws-cdk-lib inside)
+// Submitting jobs: constructs (HTTP API, SQS-triggered). The runtime SDK (BatchJobClient) is the
+// subpath `cdk-batch-platform/client`: importing the constructs loads no AWS SDK client.
 export * from './api';
-export * from './client';
