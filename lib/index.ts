@@ -1,5 +1,9 @@
 // Public API of cdk-batch-platform. Named exports keep constant names from clashing across modules.
 
+// The Lambda defaults every construct here uses (Node.js 22 on ARM64, local esbuild, log group with retention)
+export { PlatformFunction, handlerEntry } from './common/node-function';
+export type { PlatformFunctionProps } from './common/node-function';
+
 // Network and storage
 export { BatchNetwork } from './network/batch-network';
 export type { BatchNetworkProps, BatchInterfaceEndpointKey } from './network/batch-network';
@@ -41,10 +45,10 @@ export type { ChunkedProcessingStackProps, ChunkedProcessingSettings } from './w
 export { BatchPlatformStack } from './stacks/batch-platform-stack';
 export type { BatchPlatformStackProps } from './stacks/batch-platform-stack';
 export { STAGES, STAGE_NAMES, stageConfig } from './stacks/stage-config';
-export type { StageConfig, StageName } from './stacks/stage-config';
+export type { ScheduledJobConfig, StageConfig, StageName } from './stacks/stage-config';
 export { addPlatformStacks, addComplianceChecks } from './stacks/platform-app';
 export type { PlatformStacks } from './stacks/platform-app';
 
-// Submitting jobs: constructs (HTTP API, SQS-triggered) and the runtime SDK (no aws-cdk-lib inside)
+// Submitting jobs: constructs (HTTP API, SQS-triggered). The runtime SDK (BatchJobClient) is the
+// subpath `cdk-batch-platform/client`: importing the constructs loads no AWS SDK client.
 export * from './api';
-export * from './client';

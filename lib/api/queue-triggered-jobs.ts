@@ -1,6 +1,7 @@
 import { Annotations, Duration, Token } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as lambdaEventSources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -39,6 +40,11 @@ export interface QueueTriggeredJobsProps {
   readonly fairShare?: boolean;
   /** Batch job names are `<prefix>-<jobId>`. @default 'job' */
   readonly jobNamePrefix?: string;
+  /**
+   * Retention of the log group of the submitting Lambda.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
@@ -100,6 +106,7 @@ export class QueueTriggeredJobs extends Construct {
       entry: handlerEntry('queue-submit/index.ts'),
       description: 'Turns SQS messages into Batch jobs; invalid messages go to the DLQ with their reason',
       timeout: FUNCTION_TIMEOUT,
+      logRetention: props.logRetention,
       environment: {
         ...jobClientEnvironment(props),
         DLQ_URL: this.deadLetterQueue.queueUrl,

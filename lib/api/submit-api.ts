@@ -1,10 +1,11 @@
-import { Annotations, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
+import { nagResourceFindingId } from '../common/nag';
 import { handlerEntry, PlatformFunction } from '../common/node-function';
 import { checkInteger, checkRange, propError } from '../common/validation';
 import { grantJobClient, jobClientEnvironment } from './grants';
@@ -53,6 +54,11 @@ export interface SubmitApiProps {
   readonly fairShare?: boolean;
   /** Batch job names are `<prefix>-<jobId>`. @default 'job' */
   readonly jobNamePrefix?: string;
+  /**
+   * Retention of the log group of each of the three handler Lambdas (submit, status, cancel).
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
@@ -166,7 +172,7 @@ export class SubmitApi extends Construct {
 
     const environment = jobClientEnvironment(props);
     const fn = (fnId: string, file: string, description: string) =>
-      new PlatformFunction(this, fnId, { entry: handlerEntry(`submit-api/${file}`), description, environment });
+      new PlatformFunction(this, fnId, { entry: handlerEntry(`submit-api/${file}`), description, environment, logRetention: props.logRetention });
     this.submitFunction = fn('SubmitFunction', 'submit.ts', 'POST /jobs: validates, stages the input and submits a Batch job');
     this.statusFunction = fn('StatusFunction', 'status.ts', "GET /jobs/{id}: a tenant's job status and result location");
     this.cancelFunction = fn('CancelFunction', 'cancel.ts', "DELETE /jobs/{id}: cancels a tenant's job");
@@ -221,12 +227,25 @@ export class SubmitApi extends Construct {
     return this.api.url;
   }
 
-  /** Lets a principal call the API (IAM authorization). */
+  /**
+   * Lets a principal call the API (IAM authorization): every method of `/jobs` and `/jobs/{id}` on
+   * this API's stage. Acknowledges the two AwsSolutions-IAM5 findings this grant causes on the
+   * grantee (the method and the job id are wildcards by design), and only those.
+   */
   public grantInvoke(grantee: iam.IGrantable): iam.Grant {
-    return iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['execute-api:Invoke'],
-      resourceArns: [this.api.arnForExecuteApi('*', '/jobs', this.api.deploymentStage.stageName), this.api.arnForExecuteApi('*', '/jobs/*', this.api.deploymentStage.stageName)],
-    });
+    const stage = this.api.deploymentStage.stageName;
+    const arns = [this.api.arnForExecuteApi('*', '/jobs', stage), this.api.arnForExecuteApi('*', '/jobs/*', stage)];
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns: arns });
+    const principal = grantee.grantPrincipal as unknown as Partial<IConstruct>;
+    if (principal.node !== undefined) {
+      const stack = Stack.of(this);
+      Validations.of(principal as IConstruct).acknowledge(
+        ...arns.map((arn) => ({
+          id: `AwsSolutions-IAM5[Resource::${nagResourceFindingId(stack, arn)}]`,
+          reason: 'Invoking the submit API: any method (POST, GET, DELETE) of /jobs and /jobs/{id} of this API stage; job ids exist only at run time.',
+        })),
+      );
+    }
+    return grant;
   }
 }

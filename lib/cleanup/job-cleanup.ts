@@ -3,6 +3,7 @@ import * as batch from 'aws-cdk-lib/aws-batch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { handlerEntry, PlatformFunction } from '../common/node-function';
 import { checkInteger, propError } from '../common/validation';
@@ -47,6 +48,11 @@ export interface JobCleanupProps {
    * @default false
    */
   readonly dryRun?: boolean;
+  /**
+   * Retention of the log group of the cleanup Lambda.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
@@ -75,6 +81,7 @@ export class JobCleanup extends Construct {
       entry: handlerEntry('cleanup/index.ts'),
       description: 'Terminates stuck Batch jobs and deregisters old job-definition revisions',
       timeout: Duration.minutes(5),
+      logRetention: props.logRetention,
       // One run at a time: two overlapping runs would terminate and deregister the same things twice.
       reservedConcurrentExecutions: 1,
       environment: {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { CfnResource, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
@@ -54,6 +55,7 @@ export interface PlatformFunctionProps {
  */
 export class PlatformFunction extends nodejs.NodejsFunction {
   constructor(scope: Construct, id: string, props: PlatformFunctionProps) {
+    checkEsbuild(scope, id, props.entry);
     const logGroup = new logs.LogGroup(scope, `${id}LogGroup`, {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.DESTROY,
@@ -101,6 +103,36 @@ export class PlatformFunction extends nodejs.NodejsFunction {
         reason: 'AWS-managed basic execution policy: CloudWatch Logs writes only; kept managed so AWS maintains it.',
       });
     }
+  }
+}
+
+/** How aws-lambda-nodejs finds esbuild: `esbuild/package.json` resolvable from aws-cdk-lib, or `esbuild` on PATH. */
+export function esbuildAvailable(
+  resolve: (id: string) => string = (id) => require.resolve(id, { paths: [path.dirname(require.resolve('aws-cdk-lib/package.json'))] }),
+  onPath: () => boolean = () => spawnSync('esbuild', ['--version']).status === 0,
+): boolean {
+  try {
+    resolve('esbuild/package.json');
+    return true;
+  } catch {
+    return onPath();
+  }
+}
+
+let esbuildFound: boolean | undefined;
+
+/**
+ * esbuild is a dependency of this package, so npm installs it next to aws-cdk-lib. Where it is still
+ * missing (a non-hoisting layout, --omit), aws-lambda-nodejs would fall back to Docker and fail far
+ * from the cause ("Cannot connect to the Docker daemon"): fail here instead, naming the fix.
+ */
+export function checkEsbuild(scope: Construct, id: string, entry: string, available?: boolean): void {
+  if (available === undefined) esbuildFound ??= esbuildAvailable();
+  if (!(available ?? esbuildFound)) {
+    throw new Error(
+      `[${scope.node.path}/${id}] cannot bundle ${path.basename(path.dirname(entry))}/${path.basename(entry)}: esbuild is not installed where ` +
+        'aws-cdk-lib looks for it (this library never bundles with Docker); run `npm install --save-dev esbuild` in the CDK app',
+    );
   }
 }
 

@@ -1,4 +1,5 @@
 import { Token } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { IConstruct } from 'constructs';
 
 /**
@@ -34,4 +35,34 @@ function formatValue(value: unknown): string {
   } catch {
     return String(value);
   }
+}
+
+/**
+ * Checks a subnet selection against its VPC at construction, so a mistake names the prop instead of
+ * surfacing later as an empty `Subnets: []` or a misleading network warning: an explicit empty
+ * `subnets` list, and a selection (e.g. an unknown `subnetGroupName`) that selects no subnet.
+ */
+export function checkSubnetSelection(scope: IConstruct, prop: string, vpc: ec2.IVpc, selection: ec2.SubnetSelection | undefined): void {
+  if (selection === undefined) return;
+  if (selection.subnets !== undefined && selection.subnets.length === 0) {
+    throw propError(scope, `${prop}.subnets`, [], 'at least one subnet, or leave vpcSubnets unset to use the VPC\'s private subnets', 'is empty');
+  }
+  let selected: ec2.ISubnet[];
+  try {
+    selected = vpc.selectSubnets(selection).subnets;
+  } catch (err) {
+    throw propError(scope, prop, describeSelection(selection), `a selection that matches subnets of ${vpc.node.path} (${(err as Error).message})`, 'selects no subnet');
+  }
+  if (selected.length === 0) {
+    throw propError(scope, prop, describeSelection(selection), `a selection that matches subnets of ${vpc.node.path}`, 'selects no subnet');
+  }
+}
+
+function describeSelection(selection: ec2.SubnetSelection): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (selection.subnetGroupName !== undefined) out.subnetGroupName = selection.subnetGroupName;
+  if (selection.subnetType !== undefined) out.subnetType = selection.subnetType;
+  if (selection.availabilityZones !== undefined) out.availabilityZones = selection.availabilityZones;
+  if (selection.subnets !== undefined) out.subnets = `${selection.subnets.length} subnets`;
+  return out;
 }

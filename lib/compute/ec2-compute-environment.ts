@@ -1,9 +1,9 @@
-import { Token, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Resource, Token, Validations } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { checkInteger, checkRange, propError } from '../common/validation';
+import { checkInteger, checkRange, checkSubnetSelection, propError } from '../common/validation';
 import {
   ComputeArchitecture,
   INSTANCE_PRESETS,
@@ -52,17 +52,26 @@ export interface Ec2ComputeEnvironmentProps {
    */
   readonly architecture?: ComputeArchitecture;
   /**
-   * Named set of instance families (Batch picks the sizes). Ignored when `instanceTypes` is given.
+   * Named set of instance families (Batch picks the sizes). Cannot be combined with `instanceTypes`
+   * or `instanceClasses` (synth fails naming both): those replace the preset.
    * `GPU` selects NVIDIA families and the AL2023 NVIDIA AMI (X86_64 only).
-   * @default 'GENERAL'
+   * @default 'GENERAL' (when neither `instanceTypes` nor `instanceClasses` is given)
    */
   readonly preset?: InstancePreset;
   /**
-   * Exact instance types (or families, e.g. `new ec2.InstanceType('c6i')`) instead of a preset.
-   * Must all be of one architecture. GPU families switch the AMI to AL2023 NVIDIA.
-   * @default - the families of `preset` for `architecture`
+   * Exact instance types (`new ec2.InstanceType('c6i.xlarge')`, `ec2.InstanceType.of(ec2.InstanceClass.C6I, ec2.InstanceSize.XLARGE)`)
+   * or whole families without a size (`new ec2.InstanceType('c6i')`), instead of a preset. With
+   * `instanceClasses`, Batch may choose from both. All must be of one architecture; GPU families
+   * switch the AMI to AL2023 NVIDIA.
+   * @default - none (the families of `preset` when `instanceClasses` is not given either)
    */
   readonly instanceTypes?: ec2.InstanceType[];
+  /**
+   * Instance families Batch chooses sizes from (`[ec2.InstanceClass.C6I, ec2.InstanceClass.M6I]`),
+   * instead of a preset. May be combined with `instanceTypes`; one architecture in all.
+   * @default - none (the families of `preset` when `instanceTypes` is not given either)
+   */
+  readonly instanceClasses?: ec2.InstanceClass[];
   /**
    * vCPUs kept running even with no jobs. Anything above 0 is billed around the clock.
    * @default 0
@@ -104,12 +113,15 @@ export interface Ec2ComputeEnvironmentProps {
  * never need a replacement), in-place updates to the latest AMI, and a launch template with IMDSv2
  * required and an encrypted gp3 root volume whose version is pinned so template edits reach the
  * environment.
+ *
+ * Usable wherever aws-cdk-lib expects a `batch.IComputeEnvironment` (e.g. `batch.JobQueue`), and an
+ * `ec2.IConnectable` for security-group rules.
  */
-export class Ec2ComputeEnvironment extends Construct {
+export class Ec2ComputeEnvironment extends Resource implements batch.IComputeEnvironment, ec2.IConnectable {
   /** The Batch compute environment. */
   public readonly computeEnvironment: batch.IManagedEc2EcsComputeEnvironment;
   /** The launch template (IMDSv2, encrypted root volume); its latest version is pinned in the environment. */
-  public readonly launchTemplate: ec2.LaunchTemplate;
+  public readonly launchTemplate: ec2.ILaunchTemplate;
   /** The role of the EC2 instances (ECS agent only; jobs use their own job role). */
   public readonly instanceRole: iam.IRole;
   public readonly capacity: Ec2Capacity;
@@ -141,11 +153,12 @@ export class Ec2ComputeEnvironment extends Construct {
     const rootVolumeSizeGiB = props.rootVolumeSizeGiB ?? DEFAULT_ROOT_VOLUME_GIB;
     checkRange(this, 'rootVolumeSizeGiB', rootVolumeSizeGiB, MIN_ROOT_VOLUME_GIB, MAX_ROOT_VOLUME_GIB);
 
+    checkSubnetSelection(this, 'vpcSubnets', props.vpc, props.vpcSubnets);
     const { instanceTypes, instanceClasses, architecture } = this.resolveInstances(props);
     this.architecture = architecture;
     this.gpu = [...instanceTypes, ...instanceClasses].some((i) => isGpuInstance(i));
 
-    this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
+    const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
       requireImdsv2: true,
       httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
       httpEndpoint: true,
@@ -161,6 +174,7 @@ export class Ec2ComputeEnvironment extends Construct {
         }),
       }],
     });
+    this.launchTemplate = launchTemplate;
 
     const environment = new batch.ManagedEc2EcsComputeEnvironment(this, 'Resource', {
       vpc: props.vpc,
@@ -175,7 +189,7 @@ export class Ec2ComputeEnvironment extends Construct {
       instanceClasses,
       useOptimalInstanceClasses: false,
       images: [{ imageType: this.gpu ? batch.EcsMachineImageType.ECS_AL2023_NVIDIA : batch.EcsMachineImageType.ECS_AL2023 }],
-      launchTemplate: this.launchTemplate,
+      launchTemplate,
       // With no physical name and replaceComputeEnvironment false, changes are applied as in-place
       // infrastructure updates instead of a replacement that fails on the name or drains the queue.
       replaceComputeEnvironment: false,
@@ -188,7 +202,7 @@ export class Ec2ComputeEnvironment extends Construct {
     // The L2 passes only the template id, which makes Batch use the template's $Default version
     // forever: pin the latest version number so every template edit reaches the environment.
     const cfn = environment.node.defaultChild as batch.CfnComputeEnvironment;
-    cfn.addPropertyOverride('ComputeResources.LaunchTemplate.Version', this.launchTemplate.latestVersionNumber);
+    cfn.addPropertyOverride('ComputeResources.LaunchTemplate.Version', launchTemplate.latestVersionNumber);
 
     Validations.of(environment).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role]',
@@ -196,6 +210,35 @@ export class Ec2ComputeEnvironment extends Construct {
         + 'poll for tasks, pull from ECR, write logs); AWS maintains this policy as ECS evolves. Jobs never use it: '
         + 'they run with their own job role and IMDS is unreachable from containers.',
     });
+  }
+
+  public get computeEnvironmentRef(): batch.ComputeEnvironmentReference {
+    return this.computeEnvironment.computeEnvironmentRef;
+  }
+
+  public get computeEnvironmentArn(): string {
+    return this.computeEnvironment.computeEnvironmentArn;
+  }
+
+  public get computeEnvironmentName(): string {
+    return this.computeEnvironment.computeEnvironmentName;
+  }
+
+  public get serviceRole(): iam.IRole | undefined {
+    return this.computeEnvironment.serviceRole;
+  }
+
+  public get enabled(): boolean {
+    return this.computeEnvironment.enabled;
+  }
+
+  /** The security groups of the instances: `ce.connections.allowTo(database, ec2.Port.tcp(5432))`. */
+  public get connections(): ec2.Connections {
+    return this.computeEnvironment.connections;
+  }
+
+  public applyRemovalPolicy(policy: RemovalPolicy): void {
+    this.computeEnvironment.applyRemovalPolicy(policy);
   }
 
   private resolveAllocationStrategy(spot: boolean, requested?: batch.AllocationStrategy): batch.AllocationStrategy {
@@ -220,20 +263,32 @@ export class Ec2ComputeEnvironment extends Construct {
     if (props.architecture !== undefined && props.architecture !== 'X86_64' && props.architecture !== 'ARM64') {
       throw propError(this, 'architecture', props.architecture, "'X86_64' or 'ARM64'");
     }
-    if (props.instanceTypes !== undefined) {
+    if (props.instanceTypes !== undefined || props.instanceClasses !== undefined) {
+      const given = props.instanceTypes !== undefined ? 'instanceTypes' : 'instanceClasses';
       if (props.preset !== undefined) {
-        throw propError(this, 'preset', props.preset, 'either preset or instanceTypes, not both', 'conflicts with instanceTypes');
+        throw propError(this, 'preset', props.preset, 'either preset, or instanceTypes / instanceClasses, not both', `conflicts with ${given}`);
       }
-      if (props.instanceTypes.length === 0) {
-        throw propError(this, 'instanceTypes', props.instanceTypes, 'at least one instance type, or leave unset to use a preset', 'is empty');
+      const types = props.instanceTypes ?? [];
+      const classes = props.instanceClasses ?? [];
+      for (const [prop, list] of [['instanceTypes', types], ['instanceClasses', classes]] as const) {
+        const value = prop === 'instanceTypes' ? props.instanceTypes : props.instanceClasses;
+        if (value !== undefined && value.length === 0) {
+          throw propError(this, prop, [], 'at least one entry, or leave unset (without instanceTypes and instanceClasses a preset is used)', 'is empty');
+        }
+        const unsupported = list.filter((t) => isUnsupportedGpuInstance(t)).map(String);
+        if (unsupported.length > 0) {
+          throw propError(this, prop, list.map(String), 'GPU families supported by the AL2023 NVIDIA AMI (g4dn, g5, g6, g6e, p4d, p5 ...)',
+            `contains ${unsupported.join(', ')}, which AL2023 does not support`);
+        }
       }
-      const unsupported = props.instanceTypes.filter((t) => isUnsupportedGpuInstance(t)).map(String);
-      if (unsupported.length > 0) {
-        throw propError(this, 'instanceTypes', props.instanceTypes.map(String), 'GPU families supported by the AL2023 NVIDIA AMI (g4dn, g5, g6, g6e, p4d, p5 ...)',
-          `contains ${unsupported.join(', ')}, which AL2023 does not support`);
-      }
-      const architecture = checkSingleArchitecture(this, 'instanceTypes', props.instanceTypes, props.architecture) ?? DEFAULT_ARCHITECTURE;
-      return { instanceTypes: [...props.instanceTypes], instanceClasses: [], architecture };
+      const all = [...types, ...classes];
+      const prop = types.length > 0 && classes.length > 0 ? 'instanceTypes + instanceClasses' : given;
+      const architecture = checkSingleArchitecture(this, prop, all, props.architecture) ?? DEFAULT_ARCHITECTURE;
+      // A family given as an InstanceType (`new ec2.InstanceType('c6i')`) goes to Batch as a class:
+      // the L2 reads every InstanceType's architecture, which needs `<family>.<size>`.
+      const sized = types.filter((t) => t.toString().includes('.'));
+      const families = types.filter((t) => !t.toString().includes('.')).map((t) => t.toString() as ec2.InstanceClass);
+      return { instanceTypes: sized, instanceClasses: [...families, ...classes], architecture };
     }
     const architecture = props.architecture ?? DEFAULT_ARCHITECTURE;
     const preset = props.preset ?? DEFAULT_INSTANCE_PRESET;

@@ -1,8 +1,9 @@
-import { Token } from 'aws-cdk-lib';
+import { RemovalPolicy, Resource, Token } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { checkInteger, propError } from '../common/validation';
+import { checkInteger, checkSubnetSelection, propError } from '../common/validation';
 
 export const DEFAULT_FARGATE_MAX_VCPUS = 256;
 
@@ -44,9 +45,10 @@ export interface FargateComputeEnvironmentProps {
 
 /**
  * A Fargate or Fargate Spot compute environment: no instances to manage, no physical name (so it can
- * be updated in place), maxvCpus 256 by default.
+ * be updated in place), maxvCpus 256 by default. Usable wherever aws-cdk-lib expects a
+ * `batch.IComputeEnvironment`, and an `ec2.IConnectable` for security-group rules.
  */
-export class FargateComputeEnvironment extends Construct {
+export class FargateComputeEnvironment extends Resource implements batch.IComputeEnvironment, ec2.IConnectable {
   /** The Batch compute environment. */
   public readonly computeEnvironment: batch.IFargateComputeEnvironment;
   /** Whether the environment runs on Fargate Spot. */
@@ -62,6 +64,7 @@ export class FargateComputeEnvironment extends Construct {
       throw propError(this, 'instanceTypes', props.instanceTypes.map(String), 'unset on Fargate; use Ec2ComputeEnvironment to choose instance types',
         'is not supported: Fargate chooses its hosts');
     }
+    checkSubnetSelection(this, 'vpcSubnets', props.vpc, props.vpcSubnets);
     this.spot = props.spot ?? false;
     this.maxvCpus = props.maxvCpus ?? DEFAULT_FARGATE_MAX_VCPUS;
     if (!Token.isUnresolved(this.maxvCpus)) checkInteger(this, 'maxvCpus', this.maxvCpus, 1);
@@ -73,5 +76,34 @@ export class FargateComputeEnvironment extends Construct {
       maxvCpus: this.maxvCpus,
       replaceComputeEnvironment: false,
     });
+  }
+
+  public get computeEnvironmentRef(): batch.ComputeEnvironmentReference {
+    return this.computeEnvironment.computeEnvironmentRef;
+  }
+
+  public get computeEnvironmentArn(): string {
+    return this.computeEnvironment.computeEnvironmentArn;
+  }
+
+  public get computeEnvironmentName(): string {
+    return this.computeEnvironment.computeEnvironmentName;
+  }
+
+  public get serviceRole(): iam.IRole | undefined {
+    return this.computeEnvironment.serviceRole;
+  }
+
+  public get enabled(): boolean {
+    return this.computeEnvironment.enabled;
+  }
+
+  /** The security groups of the tasks: `ce.connections.allowTo(database, ec2.Port.tcp(5432))`. */
+  public get connections(): ec2.Connections {
+    return this.computeEnvironment.connections;
+  }
+
+  public applyRemovalPolicy(policy: RemovalPolicy): void {
+    this.computeEnvironment.applyRemovalPolicy(policy);
   }
 }

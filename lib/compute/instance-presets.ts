@@ -55,9 +55,10 @@ export function isUnsupportedGpuInstance(instance: ec2.InstanceType | string): b
 
 /** The architecture of one instance type or class (`m7g` -> ARM64). */
 export function architectureOf(instance: ec2.InstanceType | string): ComputeArchitecture {
-  const type = typeof instance === 'string'
-    ? new ec2.InstanceType(instance.includes('.') ? instance : `${instance}.large`)
-    : instance;
+  // A family without a size (`new ec2.InstanceType('c6i')`, `ec2.InstanceClass.C6I`) is valid for
+  // Batch, but InstanceType.architecture only parses `<family>.<size>`: ask with a size added.
+  const name = instance.toString();
+  const type = new ec2.InstanceType(name.includes('.') ? name : `${name}.large`);
   return type.architecture === ec2.InstanceArchitecture.ARM_64 ? 'ARM64' : 'X86_64';
 }
 

@@ -1,12 +1,8 @@
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { App } from 'aws-cdk-lib';
 import { Command, InvalidArgumentError } from 'commander';
 import { CliContext } from '../client/cli/context';
 import { InvalidRequestError } from '../client/errors';
-import { addPlatformStacks } from '../stacks/platform-app';
-import { stageConfig } from '../stacks/stage-config';
 import { CfnTemplate, compareNetworkLayouts, estimateJobCost, estimateMonthly } from './estimate';
 import { PRICE_TABLE } from './prices';
 
@@ -26,25 +22,6 @@ function numberArg(min: number): (value: string) => number {
     if (!Number.isFinite(n) || n < min) throw new InvalidArgumentError(`expected a number >= ${min}, got "${value}"`);
     return n;
   };
-}
-
-/**
- * Synthesizes one stage's stacks in-process, as `cdk synth -c stage=<stage>` would (Lambda bundling
- * skipped: the estimate reads resources, not code), with the feature flags of a cdk.json in `cwd` if any.
- */
-export function synthesizeStageTemplates(stage: string, cwd: string = process.cwd()): Record<string, CfnTemplate> {
-  const config = stageConfig(stage);
-  const cdkJson = path.join(cwd, 'cdk.json');
-  const flags = fs.existsSync(cdkJson) ? (JSON.parse(fs.readFileSync(cdkJson, 'utf8')).context ?? {}) : {};
-  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'batchctl-cost-'));
-  try {
-    const app = new App({ outdir, context: { ...flags, stage, 'aws:cdk:bundling-stacks': [] } });
-    addPlatformStacks(app, config);
-    const assembly = app.synth();
-    return Object.fromEntries(assembly.stacks.map((s) => [s.stackName, s.template as CfnTemplate]));
-  } finally {
-    fs.rmSync(outdir, { recursive: true, force: true });
-  }
 }
 
 /** Reads every `*.template.json` of a `cdk synth` output folder. */
@@ -74,7 +51,9 @@ export function register(program: Command, ctx?: CliContext): void {
       if (opts.stage && opts.cdkOut) throw new InvalidRequestError('cost: give --stage or --cdk-out, not both');
       let templates: Record<string, CfnTemplate>;
       try {
-        templates = opts.cdkOut ? readCdkOut(path.resolve(opts.cdkOut)) : synthesizeStageTemplates(opts.stage ?? 'dev');
+        // aws-cdk-lib loads only when a stage is synthesized: the other batchctl commands never pay for it.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        templates = opts.cdkOut ? readCdkOut(path.resolve(opts.cdkOut)) : (require('./synth') as typeof import('./synth')).synthesizeStageTemplates(opts.stage ?? 'dev');
       } catch (err) {
         if ((err as Error).message.startsWith('context stage')) throw new InvalidRequestError(`cost: ${(err as Error).message}`);
         throw err;

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { Duration, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Resource, Size, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -183,8 +183,10 @@ export interface WorkerJobDefinitionProps {
  * A job definition for the worker container on EC2 or Fargate: validated vCPU/memory, infrastructure-only
  * retries, a timeout, its own log group with retention, a job role with prefix-scoped bucket grants, a
  * minimal execution role, typed secrets, read-only root filesystem, non-privileged, no physical name.
+ * Usable wherever aws-cdk-lib expects a `batch.IJobDefinition`.
  */
-export class WorkerJobDefinition extends Construct {
+export class WorkerJobDefinition extends Resource implements batch.IJobDefinition {
+  /** The aws-cdk-lib job definition inside (this construct delegates to it). */
   public readonly jobDefinition: batch.IJobDefinition;
   public readonly jobRole: iam.IRole;
   public readonly executionRole: iam.IRole;
@@ -205,6 +207,8 @@ export class WorkerJobDefinition extends Construct {
     }
     const cpu = props.cpu ?? DEFAULT_WORKER_CPU;
     const memory = props.memory ?? DEFAULT_WORKER_MEMORY;
+    checkKeyPrefix(this, 'inputPrefix', props.inputPrefix);
+    checkKeyPrefix(this, 'outputPrefix', props.outputPrefix);
     this.checkResources(cpu, memory, props.gpu);
     const timeout = props.timeout ?? DEFAULT_WORKER_TIMEOUT;
     if (!Token.isUnresolved(timeout.toSeconds()) && timeout.toSeconds() < MIN_TIMEOUT_SECONDS) {
@@ -334,6 +338,47 @@ export class WorkerJobDefinition extends Construct {
     return submit.combine(tag);
   }
 
+  public get jobDefinitionRef(): batch.JobDefinitionReference {
+    return this.jobDefinition.jobDefinitionRef;
+  }
+
+  public get jobDefinitionArn(): string {
+    return this.jobDefinition.jobDefinitionArn;
+  }
+
+  public get jobDefinitionName(): string {
+    return this.jobDefinition.jobDefinitionName;
+  }
+
+  public get parameters(): { [key: string]: unknown } | undefined {
+    return this.jobDefinition.parameters;
+  }
+
+  public get retryAttempts(): number | undefined {
+    return this.jobDefinition.retryAttempts;
+  }
+
+  public get retryStrategies(): batch.RetryStrategy[] {
+    return this.jobDefinition.retryStrategies;
+  }
+
+  public get schedulingPriority(): number | undefined {
+    return this.jobDefinition.schedulingPriority;
+  }
+
+  public get timeout(): Duration | undefined {
+    return this.jobDefinition.timeout;
+  }
+
+  /** Adds a retry rule (Batch allows 5 in all; the infrastructure-only preset uses 4). */
+  public addRetryStrategy(strategy: batch.RetryStrategy): void {
+    this.jobDefinition.addRetryStrategy(strategy);
+  }
+
+  public applyRemovalPolicy(policy: RemovalPolicy): void {
+    this.jobDefinition.applyRemovalPolicy(policy);
+  }
+
   private checkResources(cpu: number, memory: Size, gpu: number | undefined): void {
     const memoryMiB = memory.toMebibytes();
     if (this.platform === 'FARGATE') {
@@ -412,6 +457,16 @@ export class WorkerJobDefinition extends Construct {
       Validations.of(this.jobRole).acknowledge(...acknowledgements);
     }
   }
+}
+
+/**
+ * A key prefix the job role is granted on (`<prefix>*`): '' (the whole bucket) or ending in '/', so
+ * 'data' cannot silently grant 'data-private/...' too.
+ */
+function checkKeyPrefix(scope: IConstruct, prop: string, prefix: string | undefined): void {
+  if (prefix === undefined || Token.isUnresolved(prefix) || prefix === '' || prefix.endsWith('/')) return;
+  throw propError(scope, prop, prefix, `'' (the whole bucket) or a prefix ending in '/' (e.g. '${prefix}/')`,
+    `does not end in '/', so the grant on '${prefix}*' would also cover keys like '${prefix}-other/...'`);
 }
 
 function describeMemory(values: readonly number[]): string {

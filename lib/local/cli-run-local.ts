@@ -4,7 +4,8 @@ import type { RunSummary } from '../../lambda/aggregate/aggregate';
 import { CliContext, intArg } from '../client/cli/context';
 import { InvalidRequestError, JobFailedError } from '../client/errors';
 import { createProgressReporter, formatRate } from './progress-reporter';
-import { LocalRunInputError, LocalRunResult, runLocal } from './run-local';
+import { loadRunner } from './load-runner';
+import type { LocalRunResult } from './run-local';
 
 interface RunLocalOptions {
   input: string;
@@ -63,6 +64,7 @@ export function register(program: Command, ctx?: CliContext): void {
       const controller = new AbortController();
       const onSigint = (): void => controller.abort();
       process.once('SIGINT', onSigint);
+      const { LocalRunInputError, runLocal } = await loadRunner();
       try {
         result = await runLocal({
           ...opts,

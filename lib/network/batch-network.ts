@@ -2,7 +2,7 @@ import { Annotations, Aspects, IAspect, RemovalPolicy, Stack, Token, Validations
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct, IConstruct } from 'constructs';
-import { checkRange, propError } from '../common/validation';
+import { checkRange, propError, checkSubnetSelection } from '../common/validation';
 
 /** Default number of Availability Zones of a new VPC. */
 export const DEFAULT_MAX_AZS = 2;
@@ -150,6 +150,9 @@ export class BatchNetwork extends Construct {
     let newVpcCidr: string | undefined;
     if (props.vpc) {
       this.vpc = props.vpc;
+      // An unknown subnetGroupName or an empty list fails here, naming the prop, instead of surfacing
+      // as a misleading "no NAT route" warning at synth.
+      checkSubnetSelection(this, 'vpcSubnets', props.vpc, props.vpcSubnets);
       this.subnetSelection = props.vpcSubnets ?? defaultBroughtSubnets(props.vpc);
     } else {
       const egress = natGateways > 0;

@@ -75,6 +75,11 @@ export interface CompletionWebhookProps {
    * @default - no web ACL
    */
   readonly wafRateLimitPerIp?: number;
+  /**
+   * Retention of the log group of the webhook handler Lambda.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
@@ -140,6 +145,7 @@ export class CompletionWebhook extends Construct {
       entry: handlerEntry('webhook/index.ts'),
       description: 'Verifies SNS-signed Batch job notifications and records job completions',
       timeout: Duration.seconds(10),
+      logRetention: props.logRetention,
       environment: {
         TABLE_NAME: this.table.tableName,
         ALLOWED_TOPIC_ARNS: Fn.join(',', props.topics.map((t) => t.topicArn)),

@@ -1,4 +1,4 @@
-import { Annotations, Duration, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Resource, Token } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import { Construct } from 'constructs';
 import { checkInteger, checkRange, propError } from '../common/validation';
@@ -14,8 +14,11 @@ export const MAX_RUNNABLE_TIMEOUT_SECONDS = 86400;
 export const MAX_COMPUTE_ENVIRONMENTS = 3;
 export const DEFAULT_SHARE_WEIGHT = 1;
 
-/** A compute environment of this library, or any Batch compute environment (L2 or imported). */
-export type QueueComputeEnvironment = Ec2ComputeEnvironment | FargateComputeEnvironment | batch.IComputeEnvironment;
+/**
+ * A compute environment of this library, or any Batch compute environment (L2 or imported). Both
+ * wrappers implement `batch.IComputeEnvironment`; the alias stays for code written against it.
+ */
+export type QueueComputeEnvironment = batch.IComputeEnvironment;
 
 /** One share of a fair-share policy. */
 export interface FairShareEntry {
@@ -33,7 +36,7 @@ export interface FairShareOptions {
   /**
    * Weights of known share identifiers (others get weight 1).
    */
-  readonly shares: FairShareEntry[];
+  readonly shares: readonly FairShareEntry[];
   /**
    * Time window over which past usage counts against a share.
    * @default - only current usage counts
@@ -51,7 +54,7 @@ export interface BatchJobQueueProps {
    * Compute environments in order of preference (first is tried first): e.g. Spot, then On-Demand as
    * fallback. 1 to 3, all EC2 or all Fargate.
    */
-  readonly computeEnvironments: QueueComputeEnvironment[];
+  readonly computeEnvironments: readonly QueueComputeEnvironment[];
   /**
    * Priority among queues sharing a compute environment (higher wins), 0 to 1000.
    * @default 1
@@ -75,11 +78,13 @@ export interface BatchJobQueueProps {
 /**
  * A job queue over ordered compute environments, with jobs stuck in RUNNABLE cancelled after
  * `runnableTimeout` (instead of blocking the queue forever) and optional fair-share scheduling.
- * No physical name.
+ * No physical name. Usable wherever aws-cdk-lib expects a `batch.IJobQueue`.
  */
-export class BatchJobQueue extends Construct {
+export class BatchJobQueue extends Resource implements batch.IJobQueue {
+  /** The aws-cdk-lib job queue inside (this construct delegates to it). */
   public readonly jobQueue: batch.IJobQueue;
   public readonly jobQueueArn: string;
+  public readonly jobQueueName: string;
   /** The fair-share policy, when `fairShare` is set. */
   public readonly schedulingPolicy?: batch.IFairshareSchedulingPolicy;
   /** Whether submissions must carry a `shareIdentifier` (true when the queue has a fair-share policy). */
@@ -128,9 +133,38 @@ export class BatchJobQueue extends Construct {
     });
     this.jobQueue = queue;
     this.jobQueueArn = queue.jobQueueArn;
+    this.jobQueueName = queue.jobQueueName;
   }
 
-  private checkOnePlatform(environments: QueueComputeEnvironment[]): 'EC2' | 'FARGATE' | undefined {
+  public get jobQueueRef(): batch.JobQueueReference {
+    return this.jobQueue.jobQueueRef;
+  }
+
+  public get computeEnvironments(): batch.OrderedComputeEnvironment[] {
+    return this.jobQueue.computeEnvironments;
+  }
+
+  public get priority(): number {
+    return this.jobQueue.priority;
+  }
+
+  public get enabled(): boolean | undefined {
+    return this.jobQueue.enabled;
+  }
+
+  /** Adds a compute environment after those given in the props (Batch allows 3 in all). */
+  public addComputeEnvironment(computeEnvironment: batch.IComputeEnvironmentRef, order: number): void {
+    const ce = computeEnvironment instanceof Ec2ComputeEnvironment || computeEnvironment instanceof FargateComputeEnvironment
+      ? computeEnvironment.computeEnvironment
+      : computeEnvironment;
+    this.jobQueue.addComputeEnvironment(ce, order);
+  }
+
+  public applyRemovalPolicy(policy: RemovalPolicy): void {
+    this.jobQueue.applyRemovalPolicy(policy);
+  }
+
+  private checkOnePlatform(environments: readonly QueueComputeEnvironment[]): 'EC2' | 'FARGATE' | undefined {
     const kinds = environments.map(platformOf);
     const known = kinds.filter((k): k is 'EC2' | 'FARGATE' => k !== undefined);
     if (known.includes('EC2') && known.includes('FARGATE')) {
@@ -141,7 +175,7 @@ export class BatchJobQueue extends Construct {
     return known[0];
   }
 
-  private warnOnDemandBeforeSpot(environments: QueueComputeEnvironment[]): void {
+  private warnOnDemandBeforeSpot(environments: readonly QueueComputeEnvironment[]): void {
     const firstSpot = environments.findIndex((ce) => isSpot(ce) === true);
     const firstOnDemand = environments.findIndex((ce) => isSpot(ce) === false);
     if (firstSpot >= 0 && firstOnDemand >= 0 && firstOnDemand < firstSpot) {

@@ -34,17 +34,17 @@ export class BatchPlatformStack extends Stack {
   public readonly config: StageConfig;
   public readonly network: BatchNetwork;
   public readonly buckets: StagingBuckets;
-  public readonly computeEnvironments: Ec2ComputeEnvironment[];
+  public readonly computeEnvironments: readonly Ec2ComputeEnvironment[];
   public readonly jobQueue: BatchJobQueue;
   public readonly jobDefinition: WorkerJobDefinition;
-  public readonly fargateComputeEnvironments: FargateComputeEnvironment[];
+  public readonly fargateComputeEnvironments: readonly FargateComputeEnvironment[];
   public readonly fargateJobQueue?: BatchJobQueue;
   public readonly fargateJobDefinition?: WorkerJobDefinition;
   public readonly notifications: JobNotifications;
   public readonly webhook: CompletionWebhook;
   public readonly monitoring: BatchMonitoring;
   public readonly cleanup: JobCleanup;
-  public readonly scheduledJobs: ScheduledJob[];
+  public readonly scheduledJobs: readonly ScheduledJob[];
   public readonly submitApi: SubmitApi;
   public readonly queueTriggeredJobs: QueueTriggeredJobs;
 
@@ -71,15 +71,10 @@ export class BatchPlatformStack extends Stack {
     });
 
     // Spot first, On-Demand as the fallback the queue turns to when Spot has no capacity.
-    this.computeEnvironments = [];
-    if (config.useSpot) {
-      this.computeEnvironments.push(
-        new Ec2ComputeEnvironment(this, 'SpotCompute', { ...placement, capacity: 'SPOT', maxvCpus: config.maxvCpus }),
-      );
-    }
-    this.computeEnvironments.push(
+    this.computeEnvironments = [
+      ...(config.useSpot ? [new Ec2ComputeEnvironment(this, 'SpotCompute', { ...placement, capacity: 'SPOT', maxvCpus: config.maxvCpus })] : []),
       new Ec2ComputeEnvironment(this, 'OnDemandCompute', { ...placement, capacity: 'ON_DEMAND', maxvCpus: config.maxvCpus }),
-    );
+    ];
     this.jobQueue = new BatchJobQueue(this, 'JobQueue', {
       computeEnvironments: this.computeEnvironments,
       runnableTimeout: Duration.minutes(config.runnableTimeoutMinutes),
@@ -99,12 +94,13 @@ export class BatchPlatformStack extends Stack {
     };
     this.jobDefinition = new WorkerJobDefinition(this, 'WorkerJob', { ...jobIo, platform: 'EC2' });
 
-    this.fargateComputeEnvironments = [];
-    if (config.fargate) {
-      this.fargateComputeEnvironments.push(
+    this.fargateComputeEnvironments = config.fargate
+      ? [
         new FargateComputeEnvironment(this, 'FargateSpotCompute', { ...placement, spot: true, maxvCpus: config.maxvCpus }),
         new FargateComputeEnvironment(this, 'FargateCompute', { ...placement, spot: false, maxvCpus: config.maxvCpus }),
-      );
+      ]
+      : [];
+    if (config.fargate) {
       this.fargateJobQueue = new BatchJobQueue(this, 'FargateJobQueue', {
         computeEnvironments: this.fargateComputeEnvironments,
         runnableTimeout: Duration.minutes(config.runnableTimeoutMinutes),
@@ -121,14 +117,16 @@ export class BatchPlatformStack extends Stack {
       outputBucket: this.buckets.outputBucket,
       tableRemovalPolicy: config.removalPolicy,
       accessLogRetention: config.logRetention,
+      logRetention: config.logRetention,
     });
     this.notifications.addWebhook(this.webhook.url);
-    this.monitoring = new BatchMonitoring(this, 'Monitoring', { jobQueues: queues });
+    this.monitoring = new BatchMonitoring(this, 'Monitoring', { jobQueues: queues, logRetention: config.logRetention });
     this.cleanup = new JobCleanup(this, 'Cleanup', {
       jobQueues: queues,
       jobDefinitions: definitions,
       stuckAfter: Duration.minutes(config.runnableTimeoutMinutes * 2),
       maxRunTime: Duration.minutes(config.jobTimeoutMinutes * 2),
+      logRetention: config.logRetention,
     });
     this.scheduledJobs = config.schedules.map(
       (s) =>
@@ -154,8 +152,8 @@ export class BatchPlatformStack extends Stack {
       inputBucket: this.buckets.inputBucket,
       outputBucket: this.buckets.outputBucket,
     };
-    this.submitApi = new SubmitApi(this, 'SubmitApi', { ...submitTarget, accessLogRetention: config.logRetention });
-    this.queueTriggeredJobs = new QueueTriggeredJobs(this, 'QueueTriggeredJobs', submitTarget);
+    this.submitApi = new SubmitApi(this, 'SubmitApi', { ...submitTarget, accessLogRetention: config.logRetention, logRetention: config.logRetention });
+    this.queueTriggeredJobs = new QueueTriggeredJobs(this, 'QueueTriggeredJobs', { ...submitTarget, logRetention: config.logRetention });
 
     const api = this.submitApi;
     this.watch([this.webhook.handler, this.cleanup.function, api.submitFunction, api.statusFunction, api.cancelFunction, this.queueTriggeredJobs.submitFunction], [

@@ -251,13 +251,12 @@ export class StagingBuckets extends Construct {
    * The grantee's policy gets cdk-nag AwsSolutions-IAM5 findings for the S3 action groups
    * (`s3:GetObject*`, `s3:GetBucket*`, `s3:List*`, `s3:DeleteObject*`, `s3:Abort*`), the prefix
    * resources (`<bucket.Arn>/<prefix>*`) and, with KMS, `kms:GenerateDataKey*`/`kms:ReEncrypt*`:
-   * acknowledge them on the grantee's policy (see README).
+   * acknowledge them on the grantee's policy (see docs/constructs.md). Returns the combined grant.
    */
-  public grantJobIo(grantee: iam.IGrantable, opts: JobIoGrantOptions = {}): void {
+  public grantJobIo(grantee: iam.IGrantable, opts: JobIoGrantOptions = {}): iam.Grant {
     const inputPrefix = this.checkPrefix('inputPrefix', opts.inputPrefix ?? DEFAULT_JOB_INPUT_PREFIX);
     const outputPrefix = this.checkPrefix('outputPrefix', opts.outputPrefix ?? DEFAULT_JOB_OUTPUT_PREFIX);
-    this.inputBucket.grantRead(grantee, `${inputPrefix}*`);
-    this.outputBucket.grantReadWrite(grantee, `${outputPrefix}*`);
+    return this.inputBucket.grantRead(grantee, `${inputPrefix}*`).combine(this.outputBucket.grantReadWrite(grantee, `${outputPrefix}*`));
   }
 
   private lifecycleRules(noncurrentVersionExpiration: Duration, defaultRetentionDays: number | undefined): s3.LifecycleRule[] {

@@ -199,11 +199,11 @@ describe('validation', () => {
 
   test('rejects preset together with instanceTypes', () => {
     expectPropError(build({ preset: 'GENERAL', instanceTypes: [new ec2.InstanceType('c6i.large')] }),
-      'preset ("GENERAL") conflicts with instanceTypes', 'allowed: either preset or instanceTypes, not both');
+      'preset ("GENERAL") conflicts with instanceTypes', 'allowed: either preset, or instanceTypes / instanceClasses, not both');
   });
 
   test('rejects an empty instanceTypes list', () => {
-    expectPropError(build({ instanceTypes: [] }), 'instanceTypes ([]) is empty', 'allowed: at least one instance type');
+    expectPropError(build({ instanceTypes: [] }), 'instanceTypes ([]) is empty', 'allowed: at least one entry');
   });
 
   test('rejects the GPU preset on ARM64', () => {

@@ -6,7 +6,7 @@ import { CommanderError } from 'commander';
 import { CliContext } from '../../../lib/client/cli/context';
 import { buildProgram } from '../../../lib/client/cli/program';
 import * as costCommand from '../../../lib/cost/cli-cost';
-import { synthesizeStageTemplates } from '../../../lib/cost/cli-cost';
+import { synthesizeStageTemplates } from '../../../lib/cost/synth';
 import { CfnTemplate, compareNetworkLayouts, estimateJobCost, estimateMonthly, estimateStackMonthly, invocationsPerMonth } from '../../../lib/cost/estimate';
 
 /**
