@@ -1,5 +1,6 @@
 import { aggregateDefects } from './aggregate-defects';
 import { bundlePhotos } from './bundle-photos';
+import { ocr } from './ocr';
 import { transformRecords } from './transform-records';
 import type { Operation } from './types';
 
@@ -8,6 +9,7 @@ const OPERATIONS: Record<string, Operation> = {
   [aggregateDefects.name]: aggregateDefects,
   [transformRecords.name]: transformRecords,
   [bundlePhotos.name]: bundlePhotos,
+  [ocr.name]: ocr,
 };
 
 export function operationNames(): string[] {
