@@ -219,6 +219,7 @@ async function runCustom(
   const run = await op.run({
     config,
     input,
+    inputName: `s3://${spec.input.bucket}/${spec.input.key}`,
     s3Out: deps.s3Out,
     output: spec.output,
     log,

@@ -61,15 +61,32 @@ export const bundlePhotosConfigSchema = z
   })
   .strict();
 
+/** Pixels of one page above which `ocr` refuses the input before decoding it (a decompression bomb). */
+export const DEFAULT_MAX_PAGE_PIXELS = 50_000_000;
+export const DEFAULT_MAX_PAGES = 500;
+
+export const ocrConfigSchema = z
+  .object({
+    lang: z
+      .string()
+      .regex(/^[A-Za-z_]+(\+[A-Za-z_]+)*$/, 'lang must be language codes joined by "+", e.g. "eng" or "eng+deu"')
+      .default('eng'),
+    psm: z.union([z.literal(1), z.literal(3), z.literal(4), z.literal(6), z.literal(11), z.literal(12)]).default(3),
+    maxPagePixels: z.number().int().min(1).max(200_000_000).default(DEFAULT_MAX_PAGE_PIXELS),
+    maxPages: z.number().int().min(1).max(10_000).default(DEFAULT_MAX_PAGES),
+  })
+  .strict();
+
 /** aggregate-defects takes no configuration: an empty object (or none) only. */
 export const aggregateDefectsConfigSchema = z.object({}).strict();
 
 export const OPERATION_DECLARATIONS: ReadonlyMap<string, OperationDeclaration> = new Map(
-  [
+  ([
     { name: 'aggregate-defects', configSchema: aggregateDefectsConfigSchema, environment: RECORD_ENVIRONMENT },
     { name: 'transform-records', configSchema: transformRecordsConfigSchema, environment: RECORD_ENVIRONMENT },
     { name: 'bundle-photos', configSchema: bundlePhotosConfigSchema, environment: { MAX_REJECT_RATIO, LOG_LEVEL } },
-  ].map((d): [string, OperationDeclaration] => [d.name, d]),
+    { name: 'ocr', configSchema: ocrConfigSchema, environment: { LOG_LEVEL } },
+  ] as OperationDeclaration[]).map((d: OperationDeclaration): [string, OperationDeclaration] => [d.name, d]),
 );
 
 /** The declaration of an operation, by own key only (a Map: `__proto__` or `constructor` are just unknown names). */

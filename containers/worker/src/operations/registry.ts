@@ -1,6 +1,7 @@
 import { aggregateDefects } from './aggregate-defects';
 import { bundlePhotos } from './bundle-photos';
 import { declaredOperationNames } from './declarations';
+import { ocr } from './ocr';
 import { transformRecords } from './transform-records';
 import type { Operation } from './types';
 
@@ -9,6 +10,7 @@ const OPERATIONS: Record<string, Operation> = {
   [aggregateDefects.name]: aggregateDefects,
   [transformRecords.name]: transformRecords,
   [bundlePhotos.name]: bundlePhotos,
+  [ocr.name]: ocr,
 };
 
 // The submission policy only knows ./declarations: an operation without a declaration could never be

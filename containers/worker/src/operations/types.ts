@@ -43,6 +43,8 @@ export interface CustomRunContext<Config> {
   config: Config;
   /** The input object's bytes (a small JSON document for bundle-photos). */
   input: Buffer;
+  /** The input object as `s3://bucket/key`, for error messages that name it. */
+  inputName?: string;
   s3Out: S3Client;
   output: { bucket: string; key: string };
   log: Logger;
