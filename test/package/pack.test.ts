@@ -152,7 +152,9 @@ process.stdout.write(JSON.stringify(loaded.filter((k) => /node_modules\\/(@aws-s
         const template = JSON.parse(fs.readFileSync(path.join(outdir, file), 'utf8'));
         // W3010: a stack with an explicit env gets literal AZ names from the (cached) lookup; that is
         // how CDK places subnets of env-specific stacks, so only that check is skipped here.
-        expect({ file, findings: cfnLintFindings(template, { ignoreChecks: ['W3010'] }) }).toEqual({ file, findings: '' });
+        // E1022: cfn-lint 1.51 does not know the Fn::GetStackOutput intrinsic that weak cross-stack
+        // references emit ("is not of type 'string'"); see docs/deploy.md.
+        expect({ file, findings: cfnLintFindings(template, { ignoreChecks: ['W3010', 'E1022'] }) }).toEqual({ file, findings: '' });
       }
     });
   });
