@@ -32,6 +32,8 @@ const STRICT = {
   noImplicitThis: true, alwaysStrict: true, noUnusedLocals: true, noUnusedParameters: true, noImplicitReturns: true,
   noFallthroughCasesInSwitch: false, inlineSourceMap: true, inlineSources: true, experimentalDecorators: true,
   strictPropertyInitialization: false, typeRoots: ['./node_modules/@types'],
+  // zod's own declarations (a dependency's, reached through the SDK's schema types) need it.
+  esModuleInterop: true,
 };
 
 /** Runs a command; on failure the error carries its output so the test report says why. */
@@ -66,7 +68,7 @@ describe('the package as a consumer installs it', () => {
     fs.copyFileSync(path.join(__dirname, 'consumer', 'app.ts.template'), path.join(app, 'bin', 'consumer.ts'));
     fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...STRICT, module: 'commonjs', moduleResolution: 'node' }, exclude: ['node_modules', 'cdk.out'] }));
     fs.writeFileSync(path.join(app, 'tsconfig.nodenext.json'), JSON.stringify({ compilerOptions: { ...STRICT, module: 'nodenext', moduleResolution: 'nodenext', noEmit: true, inlineSourceMap: false, inlineSources: false }, exclude: ['node_modules', 'cdk.out'] }));
-    fs.writeFileSync(path.join(app, 'client.ts'), "import { BatchJobClient, resolveClientConfig } from 'cdk-batch-platform/client';\nexport const make = async (): Promise<BatchJobClient> => new BatchJobClient(await resolveClientConfig({}));\n");
+    fs.writeFileSync(path.join(app, 'client.ts'), "import { BatchJobClient, BatchJobClientOptions } from 'cdk-batch-platform/client';\nexport const make = (options: BatchJobClientOptions): BatchJobClient => new BatchJobClient(options);\n");
   }, 600000);
 
   afterAll(() => {
@@ -148,7 +150,11 @@ process.stdout.write(JSON.stringify(loaded.filter((k) => /node_modules\\/(@aws-s
     test('cfn-lint reports nothing on any template', () => {
       for (const file of fs.readdirSync(outdir).filter((f) => f.endsWith('.template.json'))) {
         const template = JSON.parse(fs.readFileSync(path.join(outdir, file), 'utf8'));
-        expect({ file, findings: cfnLintFindings(template) }).toEqual({ file, findings: '' });
+        // W3010: a stack with an explicit env gets literal AZ names from the (cached) lookup; that is
+        // how CDK places subnets of env-specific stacks, so only that check is skipped here.
+        // E1022: cfn-lint 1.51 does not know the Fn::GetStackOutput intrinsic that weak cross-stack
+        // references emit ("is not of type 'string'"); see docs/deploy.md.
+        expect({ file, findings: cfnLintFindings(template, { ignoreChecks: ['W3010', 'E1022'] }) }).toEqual({ file, findings: '' });
       }
     });
   });
