@@ -94,6 +94,12 @@ export class OutputNotFoundError extends BatchClientError {
   }
 }
 
+/** A result a command reads (e.g. a day's road-metrics result for `batchctl report`) does not exist. */
+export class ResultNotFoundError extends BatchClientError {
+  public readonly code = 'RESULT_NOT_FOUND';
+  public readonly exitCode = EXIT_CODES.NOT_FOUND;
+}
+
 /** The request contradicts the state of a job (e.g. a job id that already exists). */
 export class ConflictError extends BatchClientError {
   public readonly code: string = 'CONFLICT';

@@ -1,6 +1,7 @@
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import * as fs from 'fs';
 import * as path from 'path';
+import { ResultNotFoundError } from '../errors';
 import { DASHBOARD_SCRIPT, DASHBOARD_STYLE } from './dashboard-assets';
 
 /**
@@ -45,7 +46,7 @@ function checkDaily(doc: unknown, where: string): DailyReportInput {
 export function buildReportData(docs: readonly DailyReportInput[], date: string, days = DEFAULT_REPORT_DAYS): ReportData {
   const sorted = [...docs].filter((d) => d.date <= date).sort((a, b) => (a.date < b.date ? -1 : 1)).slice(-days);
   const day = sorted.find((d) => d.date === date);
-  if (!day) throw new Error(`no daily result for ${date}; run the road-metrics job for that day first`);
+  if (!day) throw new ResultNotFoundError(`no daily result for ${date}; run the road-metrics job for that day first`);
   return {
     date,
     generatedAt: new Date().toISOString(),

@@ -134,7 +134,7 @@ test('batchctl report names the missing day and writes nothing', async () => {
   const file = path.join(dir, 'missing.html');
   const cli = io();
   const code = await runCli(['--output-bucket', bucket, 'report', '--date', '2023-10-01', '--out', file], cli.io, COMMANDS);
-  expect(code).toBe(1);
+  expect(code).toBe(3);
   expect(cli.err()).toContain('no daily result for 2023-10-01; run the road-metrics job for that day first');
   expect(fs.existsSync(file)).toBe(false);
   const bad = io();
