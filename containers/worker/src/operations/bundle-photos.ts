@@ -281,7 +281,9 @@ async function run(ctx: CustomRunContext<BundlePhotosConfig>): Promise<CustomRun
       (async () => {
         await slot();
         try {
-          return await downloadToFile(files[i].url, file, config, signal);
+          return await downloadToFile(files[i].url, file, config, signal, (attempt, error) =>
+            log.debug('download retried', { name: files[i].name, url: files[i].url, attempt, error }),
+          );
         } finally {
           release();
         }

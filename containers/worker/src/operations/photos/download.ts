@@ -126,6 +126,7 @@ export async function downloadToFile(
   file: string,
   limits: DownloadLimits,
   signal?: AbortSignal,
+  onRetry?: (attempt: number, error: string) => void,
 ): Promise<DownloadResult> {
   let attempts = 0;
   for (;;) {
@@ -140,6 +141,7 @@ export async function downloadToFile(
       const e = err as Error & { cause?: { code?: string; message?: string } };
       const message = e.cause?.code ? `${e.message}: ${e.cause.code}` : e.message;
       if (err instanceof PermanentError || attempts > limits.retries) return { ok: false, error: message, attempts };
+      onRetry?.(attempts, message);
       await sleep(limits.backoffMs * 2 ** (attempts - 1) * (1 + Math.random() / 2), signal);
     }
   }

@@ -3,6 +3,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
+  GetObjectCommand,
   HeadObjectCommand,
   paginateListObjectsV2,
   PutObjectCommand,
@@ -153,6 +154,11 @@ export async function stagedPartsIntact(s3: S3Client, bucket: string, parts: Sta
 
 export class AssemblyInterrupted extends Error {}
 
+function notImplemented(err: unknown): boolean {
+  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NotImplemented' || e.Code === 'NotImplemented' || e.$metadata?.httpStatusCode === 501;
+}
+
 /**
  * Makes the archive visible at `key`: the staged parts (server-side copies, in order) plus `last`.
  * Without staged parts, one PutObject. Any failure or an abort of `signal` aborts the multipart upload
@@ -173,36 +179,56 @@ export async function assemble(
   const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: options.contentType }));
   const uploadId = created.UploadId!;
   try {
-    const limit = pLimit(options.copyConcurrency ?? 4);
+    const copyPart = async (p: StagedPart): Promise<string | undefined> => {
+      if (serverSide) {
+        try {
+          const res = await s3.send(
+            new UploadPartCopyCommand({
+              Bucket: bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: p.number,
+              CopySource: `${bucket}/${encodeURIComponent(p.key)}`,
+            }),
+          );
+          return res.CopyPartResult?.ETag;
+        } catch (err) {
+          if (!notImplemented(err)) throw err;
+          // Some S3-compatible stores (s3rver, used by `npm start`) lack UploadPartCopy: copy through here.
+          serverSide = false;
+        }
+      }
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: p.key }));
+      const body = Buffer.from(await got.Body!.transformToByteArray());
+      const res = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: p.number, Body: body }));
+      return res.ETag;
+    };
+    let serverSide = true;
+    // The first copy alone: it tells whether the store copies server-side.
+    const etags: (string | undefined)[] = [];
+    if (options.signal?.aborted) throw new AssemblyInterrupted('interrupted while assembling the archive');
+    etags[0] = await copyPart(parts[0]);
+    const limit = pLimit(serverSide ? (options.copyConcurrency ?? 4) : 2);
     // Settle every copy before aborting: a copy still running after AbortMultipartUpload could leave a part.
     let firstError: unknown;
-    const copied = await Promise.all(
-      parts.map((p) =>
+    await Promise.all(
+      parts.slice(1).map((p, i) =>
         limit(async () => {
-          if (firstError) return undefined;
+          if (firstError) return;
           if (options.signal?.aborted) {
             firstError ??= new AssemblyInterrupted('interrupted while assembling the archive');
-            return undefined;
+            return;
           }
           try {
-            const res = await s3.send(
-              new UploadPartCopyCommand({
-                Bucket: bucket,
-                Key: key,
-                UploadId: uploadId,
-                PartNumber: p.number,
-                CopySource: `${bucket}/${encodeURIComponent(p.key)}`,
-              }),
-            );
-            return { PartNumber: p.number, ETag: res.CopyPartResult?.ETag };
+            etags[i + 1] = await copyPart(p);
           } catch (err) {
             firstError ??= err;
-            return undefined;
           }
         }),
       ),
     );
     if (firstError) throw firstError;
+    const copied = parts.map((p, i) => ({ PartNumber: p.number, ETag: etags[i] }));
     if (options.signal?.aborted) throw new AssemblyInterrupted('interrupted while assembling the archive');
     const lastNumber = parts.length + 1;
     const up = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: lastNumber, Body: last }));
@@ -211,7 +237,7 @@ export async function assemble(
         Bucket: bucket,
         Key: key,
         UploadId: uploadId,
-        MultipartUpload: { Parts: [...copied.map((c) => c!), { PartNumber: lastNumber, ETag: up.ETag }] },
+        MultipartUpload: { Parts: [...copied, { PartNumber: lastNumber, ETag: up.ETag }] },
       }),
     );
   } catch (err) {
