@@ -1,21 +1,50 @@
-import { Upload } from '@aws-sdk/lib-storage';
-import archiver from 'archiver';
-import pLimit from 'p-limit';
-import { PassThrough } from 'stream';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'crypto';
+import { createReadStream } from 'fs';
+import { mkdtemp, rm } from 'fs/promises';
+import { tmpdir } from 'os';
+import * as path from 'path';
 import { z } from 'zod';
-import { derivedKeys, putJson } from '../output';
+import type { Logger } from '../log';
+import { deleteKey, derivedKeys, getBytes, putJson } from '../output';
+import { downloadToFile, DownloadResult } from './photos/download';
+import {
+  assemble,
+  AssemblyInterrupted,
+  deleteKeys,
+  listStaged,
+  StagedPart,
+  StagedParts,
+  stagedPartsIntact,
+} from './photos/staged-upload';
+import { ZipState, ZipWriter } from './photos/zip-writer';
 import { bundlePhotosConfigSchema } from './declarations';
 import type { CustomOperation, CustomRunContext, CustomRunResult } from './types';
 
 /**
  * The photo-download job. Input object: `{"files":[{"url","name"}],"concurrency":5}`; OPERATION_CONFIG
- * may override `concurrency`, `retries`, `backoffMs`, `timeoutMs`. Files download in parallel with
- * retries and exponential backoff (network errors, 429 and 5xx; other 4xx fail at once) and are added
- * to a ZIP in input order, so a rerun writes byte-identical output. The ZIP streams through a multipart
- * upload to the output store: memory holds at most a window of 2 x concurrency files, never the archive.
- * A manifest with every file's size and every failure goes to `<OUTPUT_S3_KEY>.manifest.json`.
+ * may set `concurrency`, `retries`, `backoffMs`, `timeoutMs`, `maxFileBytes`, `partSizeMb`.
+ *
+ * Bytes stream: each download goes to a local spool file while its sha256 and CRC-32 are computed and
+ * its size is checked against maxFileBytes (cut off as soon as it is exceeded); downloads run in
+ * parallel, but entries enter the ZIP in input order (deterministic bytes). The ZIP (STORED entries,
+ * ./photos/zip-writer) streams into fixed-size parts staged as objects next to the output key, which a
+ * short multipart upload of server-side copies turns into the archive at the end (./photos/staged-upload).
+ * Memory is bounded by (queue + 1) x part size plus stream buffers, whatever the photos' sizes; local
+ * disk holds at most 2 x concurrency spooled photos.
+ *
+ * Resume: on SIGTERM the run stops at the next photo boundary, waits for the parts in flight and saves
+ * `<OUTPUT_S3_KEY>.checkpoint.json`: the next photo's index, the ZIP writer's state, the staged parts
+ * (key, ETag, size), the bytes after the last staged part (< one part, base64) and the manifest so far.
+ * The next attempt with the same input and config checks the staged parts' ETags and continues from
+ * that photo: photos already in the archive are not downloaded again, and the archive's bytes equal an
+ * uninterrupted run's. Nothing is left open: no multipart upload survives an interruption or a failure.
  */
-const fileSchema = z.object({ url: z.string().url(), name: z.string().min(1) });
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:$/.test(new URL(u).protocol), { message: 'must be an http:// or https:// URL' });
+const fileSchema = z.object({ url: httpUrl, name: z.string().min(1) });
 const inputSchema = z.object({
   files: z.array(fileSchema),
   concurrency: z.number().int().min(1).max(64).optional(),
@@ -25,8 +54,23 @@ const configSchema = bundlePhotosConfigSchema;
 
 export type BundlePhotosConfig = z.infer<typeof configSchema>;
 export const DEFAULT_CONCURRENCY = 5;
-/** Fixed entry time: the same files give the same ZIP bytes. */
-const ENTRY_DATE = new Date('2000-01-01T00:00:00Z');
+/** Parts being uploaded while the next one fills. */
+const QUEUE_SIZE = 2;
+
+export interface ManifestEntry {
+  name: string;
+  url: string;
+  size: number;
+  sha256: string;
+  attempts: number;
+}
+
+export interface ManifestFailure {
+  name: string;
+  url: string;
+  error: string;
+  attempts: number;
+}
 
 export interface BundleManifest {
   operation: 'bundle-photos';
@@ -35,64 +79,27 @@ export interface BundleManifest {
   failed: number;
   bytes: number;
   archive: { bucket: string; key: string } | null;
-  entries: { name: string; url: string; size: number; attempts: number }[];
-  failures: { name: string; url: string; error: string; attempts: number }[];
+  entries: ManifestEntry[];
+  failures: ManifestFailure[];
 }
 
-interface Download {
-  ok: boolean;
-  body?: Buffer;
-  error?: string;
+/** What an interrupted bundle leaves at `<OUTPUT_S3_KEY>.checkpoint.json`. */
+export interface BundleCheckpoint {
+  version: 1;
+  operation: 'bundle-photos';
+  /** sha256 of the input document and the config: a checkpoint of other input is ignored. */
+  fingerprint: string;
+  /** Index of the first file not yet in the archive (or listed as failed). */
+  next: number;
+  zip: ZipState;
+  usedNames: string[];
+  parts: StagedPart[];
+  /** Archive bytes after the last staged part, base64. */
+  tail: string;
+  entries: ManifestEntry[];
+  failures: ManifestFailure[];
   attempts: number;
-}
-
-class PermanentError extends Error {}
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-
-async function fetchOnce(url: string, config: BundlePhotosConfig, signal?: AbortSignal): Promise<Buffer> {
-  const timeout = AbortSignal.timeout(config.timeoutMs);
-  const res = await fetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
-  if (!res.ok) {
-    await res.body?.cancel();
-    const msg = `HTTP ${res.status}`;
-    if (res.status === 429 || res.status >= 500) throw new Error(msg);
-    throw new PermanentError(msg);
-  }
-  const length = Number(res.headers.get('content-length') ?? 0);
-  if (length > config.maxFileBytes) {
-    await res.body?.cancel();
-    throw new PermanentError(`file is ${length} bytes, more than maxFileBytes ${config.maxFileBytes}`);
-  }
-  const body = Buffer.from(await res.arrayBuffer());
-  if (length > 0 && body.length !== length) throw new Error(`short body: ${body.length} of ${length} bytes`);
-  return body;
-}
-
-export async function downloadWithRetries(url: string, config: BundlePhotosConfig, signal?: AbortSignal): Promise<Download> {
-  let attempts = 0;
-  for (;;) {
-    attempts++;
-    try {
-      return { ok: true, body: await fetchOnce(url, config, signal), attempts };
-    } catch (err) {
-      const e = err as Error;
-      const message = e.name === 'TimeoutError' ? `timed out after ${config.timeoutMs} ms` : e.message;
-      if (err instanceof PermanentError || attempts > config.retries || signal?.aborted) {
-        return { ok: false, error: message, attempts };
-      }
-      await sleep(config.backoffMs * 2 ** (attempts - 1) * (1 + Math.random() / 2), signal);
-    }
-  }
+  savedAt: string;
 }
 
 /** A safe, unique entry name: no absolute paths, no "..", no backslashes. */
@@ -112,117 +119,242 @@ function entryName(name: string, used: Set<string>): string {
   return candidate;
 }
 
+function fingerprintOf(input: Buffer, config: BundlePhotosConfig): string {
+  // Concurrency changes how fast, not what is written: a resumed attempt may use another.
+  const { concurrency: _ignored, ...rest } = config;
+  void _ignored;
+  return createHash('sha256').update(input).update(JSON.stringify(rest)).digest('hex');
+}
+
+/** The checkpoint to continue from, or undefined (none, corrupt, other input, parts gone). */
+async function loadResumable(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  fingerprint: string,
+  log: Logger,
+): Promise<BundleCheckpoint | undefined> {
+  let raw: Buffer;
+  try {
+    raw = await getBytes(s3, bucket, key);
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return undefined;
+    throw err;
+  }
+  let cp: BundleCheckpoint;
+  try {
+    cp = JSON.parse(raw.toString('utf8')) as BundleCheckpoint;
+  } catch (err) {
+    log.warn('corrupt checkpoint ignored; starting over', { checkpoint: `s3://${bucket}/${key}`, error: (err as Error).message });
+    return undefined;
+  }
+  if (cp?.version !== 1 || cp.operation !== 'bundle-photos' || !Array.isArray(cp.parts) || !cp.zip) {
+    log.warn('checkpoint of another kind ignored; starting over', { checkpoint: `s3://${bucket}/${key}` });
+    return undefined;
+  }
+  if (cp.fingerprint !== fingerprint) {
+    log.warn('checkpoint made from other input or config ignored; starting over', { checkpoint: `s3://${bucket}/${key}` });
+    return undefined;
+  }
+  if (!(await stagedPartsIntact(s3, bucket, cp.parts))) {
+    log.warn('staged parts of the checkpoint are missing or changed; starting over', { checkpoint: `s3://${bucket}/${key}` });
+    return undefined;
+  }
+  return cp;
+}
+
 async function run(ctx: CustomRunContext<BundlePhotosConfig>): Promise<CustomRunResult> {
   const { config, log, signal, output, s3Out } = ctx;
   let parsedInput;
   try {
     parsedInput = inputSchema.parse(JSON.parse(ctx.input.toString('utf8')));
   } catch (err) {
-    throw new Error(`bundle-photos input must be {"files":[{"url","name"}],"concurrency":n}: ${(err as Error).message}`);
+    const detail =
+      err instanceof z.ZodError
+        ? err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+        : (err as Error).message;
+    throw new Error(`bundle-photos input must be {"files":[{"url","name"}],"concurrency":n}: ${detail}`);
   }
   const files = parsedInput.files;
   const concurrency = config.concurrency ?? parsedInput.concurrency ?? DEFAULT_CONCURRENCY;
+  const partSize = config.partSizeMb * 1024 * 1024;
+  const bucket = output.bucket;
   const keys = derivedKeys(output.key);
-  const manifest: BundleManifest = {
+  const partsPrefix = `${output.key}.parts/`;
+  const fingerprint = fingerprintOf(ctx.input, config);
+
+  const cp = await loadResumable(s3Out, bucket, keys.checkpoint, fingerprint, log);
+  if (cp) {
+    log.info('resuming bundle', { next: cp.next, files: files.length, stagedParts: cp.parts.length, attempt: cp.attempts + 1 });
+  } else {
+    // A fresh start: nothing of an earlier run may remain to be mistaken for this run's result.
+    await deleteKeys(s3Out, bucket, await listStaged(s3Out, bucket, partsPrefix));
+    await deleteKey(s3Out, bucket, keys.checkpoint);
+    await deleteKey(s3Out, bucket, output.key);
+    await deleteKey(s3Out, bucket, keys.manifest);
+  }
+
+  const zip = new ZipWriter(cp?.zip);
+  const used = new Set<string>(cp?.usedNames ?? []);
+  const entries: ManifestEntry[] = cp?.entries ?? [];
+  const failures: ManifestFailure[] = cp?.failures ?? [];
+  const sink = new StagedParts(s3Out, bucket, partsPrefix, partSize, QUEUE_SIZE, cp ? { parts: cp.parts, tail: Buffer.from(cp.tail, 'base64') } : undefined);
+  const attempts = (cp?.attempts ?? 0) + 1;
+  let next = cp?.next ?? 0;
+  const spool = await mkdtemp(path.join(tmpdir(), 'bundle-photos-'));
+
+  const manifest = (archive: BundleManifest['archive']): BundleManifest => ({
     operation: 'bundle-photos',
     files: files.length,
-    succeeded: 0,
-    failed: 0,
-    bytes: 0,
-    archive: { bucket: output.bucket, key: output.key },
-    entries: [],
-    failures: [],
+    succeeded: entries.length,
+    failed: failures.length,
+    bytes: entries.reduce((n, e) => n + e.size, 0),
+    archive,
+    entries,
+    failures,
+  });
+  const result = (status: CustomRunResult['status'], doc: BundleManifest, message?: string, extraKeys: string[] = []): CustomRunResult => ({
+    status,
+    message,
+    records: doc.succeeded,
+    rejected: doc.failed,
+    document: doc as unknown as Record<string, unknown>,
+    extraKeys,
+  });
+  const saveCheckpoint = async (): Promise<CustomRunResult> => {
+    await sink.settle();
+    const checkpoint: BundleCheckpoint = {
+      version: 1,
+      operation: 'bundle-photos',
+      fingerprint,
+      next,
+      zip: zip.state(),
+      usedNames: [...used],
+      parts: sink.parts,
+      tail: sink.tail().toString('base64'),
+      entries,
+      failures,
+      attempts,
+      savedAt: new Date().toISOString(),
+    };
+    await putJson(s3Out, bucket, keys.checkpoint, checkpoint);
+    log.info('checkpoint saved', { next, files: files.length, stagedParts: sink.parts.length, checkpoint: `s3://${bucket}/${keys.checkpoint}` });
+    return result(
+      'interrupted',
+      manifest(null),
+      `interrupted after ${next} of ${files.length} files; checkpoint s3://${bucket}/${keys.checkpoint}; a retry resumes from file ${next}`,
+    );
+  };
+  const discardStaged = async () => {
+    await sink.settle().catch(() => undefined);
+    const staged = await listStaged(s3Out, bucket, partsPrefix);
+    await deleteKeys(s3Out, bucket, staged);
+    await deleteKey(s3Out, bucket, keys.checkpoint);
   };
 
-  const archive = archiver('zip', { store: true, forceZip64: false });
-  // archiver's stream comes from readable-stream, which lib-storage does not recognise as a Readable.
-  const body = new PassThrough();
-  archive.on('error', (err) => body.destroy(err));
-  archive.pipe(body);
-  const upload = new Upload({
-    client: s3Out,
-    params: { Bucket: output.bucket, Key: output.key, Body: body, ContentType: 'application/zip' },
-    partSize: 8 * 1024 * 1024,
-    queueSize: 2,
-  });
-  const uploaded = upload.done();
-  // Surface an upload failure even while we are still downloading.
-  let uploadError: unknown;
-  uploaded.catch((err) => {
-    uploadError = err;
-  });
-  archive.on('warning', (err) => log.warn('zip warning', { error: String(err) }));
-
-  const limit = pLimit(concurrency);
   const window = concurrency * 2;
-  const tasks: (Promise<Download> | undefined)[] = new Array(files.length);
+  const tasks = new Map<number, Promise<DownloadResult>>();
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const slot = async () => {
+    if (running >= concurrency) await new Promise<void>((r) => waiting.push(r));
+    running++;
+  };
+  const release = () => {
+    running--;
+    waiting.shift()?.();
+  };
   const start = (i: number) => {
-    tasks[i] = limit(() => (signal?.aborted ? Promise.resolve({ ok: false, error: 'interrupted', attempts: 0 }) : downloadWithRetries(files[i].url, config, signal)));
+    const file = path.join(spool, String(i));
+    tasks.set(
+      i,
+      (async () => {
+        await slot();
+        try {
+          return await downloadToFile(files[i].url, file, config, signal, (attempt, error) =>
+            log.debug('download retried', { name: files[i].name, url: files[i].url, attempt, error }),
+          );
+        } finally {
+          release();
+        }
+      })(),
+    );
+    // A rejection (local disk error) is read when the writer reaches this index.
+    tasks.get(i)!.catch(() => undefined);
   };
-  for (let i = 0; i < Math.min(window, files.length); i++) start(i);
-  const used = new Set<string>();
-  for (let i = 0; i < files.length; i++) {
-    const d = await tasks[i]!;
-    tasks[i] = undefined;
-    if (i + window < files.length) start(i + window);
-    if (signal?.aborted) break;
-    if (uploadError) throw uploadError;
-    const file = files[i];
-    if (!d.ok) {
-      manifest.failed++;
-      manifest.failures.push({ name: file.name, url: file.url, error: d.error ?? 'unknown error', attempts: d.attempts });
-      log.warn('file failed', { name: file.name, url: file.url, error: d.error, attempts: d.attempts });
-      continue;
+
+  try {
+    let started = next;
+    const fill = (upTo: number) => {
+      for (; started < Math.min(upTo, files.length); started++) start(started);
+    };
+    fill(next + window);
+    while (next < files.length) {
+      if (signal?.aborted) break;
+      const d = await tasks.get(next)!;
+      tasks.delete(next);
+      if (!d.ok && d.interrupted) break;
+      const file = files[next];
+      if (!d.ok) {
+        failures.push({ name: file.name, url: file.url, error: d.error, attempts: d.attempts });
+        log.warn('file failed', { name: file.name, url: file.url, error: d.error, attempts: d.attempts });
+      } else {
+        const name = entryName(file.name, used);
+        await sink.write(zip.beginEntry(name, d.size, d.crc));
+        const spooled = path.join(spool, String(next));
+        // A photo once begun is finished (from local disk), so the checkpoint is always at a boundary.
+        for await (const chunk of createReadStream(spooled, { highWaterMark: 1 << 20 })) await sink.write(chunk as Buffer);
+        zip.endEntry();
+        await rm(spooled, { force: true });
+        entries.push({ name, url: file.url, size: d.size, sha256: d.sha256, attempts: d.attempts });
+      }
+      next++;
+      fill(next + window);
     }
-    const name = entryName(file.name, used);
-    const entered = new Promise<void>((resolve) => archive.once('entry', () => resolve()));
-    archive.append(d.body!, { name, date: ENTRY_DATE });
-    await entered;
-    manifest.succeeded++;
-    manifest.bytes += d.body!.length;
-    manifest.entries.push({ name, url: file.url, size: d.body!.length, attempts: d.attempts });
-  }
 
-  if (signal?.aborted) {
-    await upload.abort().catch(() => undefined);
-    archive.abort();
-    return {
-      status: 'interrupted',
-      message: 'interrupted; bundle-photos keeps no checkpoint, the next attempt starts over',
-      records: manifest.succeeded,
-      rejected: manifest.failed,
-      document: manifest as unknown as Record<string, unknown>,
-      extraKeys: [],
-    };
-  }
+    if (next < files.length) {
+      await Promise.allSettled(tasks.values());
+      return await saveCheckpoint();
+    }
 
-  const ratio = files.length > 0 ? manifest.failed / files.length : 0;
-  if (ratio > ctx.maxRejectRatio) {
-    await upload.abort().catch(() => undefined);
-    archive.abort();
-    manifest.archive = null;
-    await putJson(s3Out, output.bucket, keys.manifest, manifest);
-    return {
-      status: 'failed',
-      message:
-        `${manifest.failed} of ${files.length} files failed (${(ratio * 100).toFixed(2)}%), more than MAX_REJECT_RATIO ` +
-        `${ctx.maxRejectRatio}; no archive written; see s3://${output.bucket}/${keys.manifest}`,
-      records: manifest.succeeded,
-      rejected: manifest.failed,
-      document: manifest as unknown as Record<string, unknown>,
-      extraKeys: [keys.manifest],
-    };
+    const ratio = files.length > 0 ? failures.length / files.length : 0;
+    if (ratio > ctx.maxRejectRatio) {
+      await discardStaged();
+      const doc = manifest(null);
+      await putJson(s3Out, bucket, keys.manifest, doc);
+      return result(
+        'failed',
+        doc,
+        `${failures.length} of ${files.length} files failed (${(ratio * 100).toFixed(2)}%), more than MAX_REJECT_RATIO ` +
+          `${ctx.maxRejectRatio}; no archive written; see s3://${bucket}/${keys.manifest}`,
+        [keys.manifest],
+      );
+    }
+
+    await sink.settle();
+    const last = Buffer.concat([sink.tail(), zip.finish()]);
+    try {
+      await assemble(s3Out, bucket, output.key, sink.parts, last, { contentType: 'application/zip', signal });
+    } catch (err) {
+      if (err instanceof AssemblyInterrupted) return await saveCheckpoint();
+      throw err;
+    }
+    const doc = manifest({ bucket, key: output.key });
+    await putJson(s3Out, bucket, keys.manifest, doc);
+    await discardStaged();
+    log.info('archive written', { archive: `s3://${bucket}/${output.key}`, bytes: zip.bytes, entries: zip.count, stagedParts: sink.parts.length });
+    return result('succeeded', doc, undefined, [keys.manifest]);
+  } catch (err) {
+    // Nothing half-done stays behind: staged parts and any checkpoint go, the archive was never made.
+    await Promise.allSettled(tasks.values());
+    await discardStaged().catch((cleanupErr) =>
+      log.warn('could not remove staged parts', { prefix: `s3://${bucket}/${partsPrefix}`, error: (cleanupErr as Error).message }),
+    );
+    throw err;
+  } finally {
+    await rm(spool, { recursive: true, force: true });
   }
-  await archive.finalize();
-  await uploaded;
-  await putJson(s3Out, output.bucket, keys.manifest, manifest);
-  return {
-    status: 'succeeded',
-    records: manifest.succeeded,
-    rejected: manifest.failed,
-    document: manifest as unknown as Record<string, unknown>,
-    extraKeys: [keys.manifest],
-  };
 }
 
 const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);

@@ -51,13 +51,20 @@ export const transformRecordsConfigSchema = z
   })
   .strict();
 
+/** Largest entry a ZIP without ZIP64 records can describe (photos/zip-writer.ts uses the same bound). */
+export const ZIP_MAX_ENTRY_BYTES = 0xfffffffe;
+
 export const bundlePhotosConfigSchema = z
   .object({
     concurrency: z.number().int().min(1).max(64).optional(),
     retries: z.number().int().min(0).max(10).default(3),
     backoffMs: z.number().int().min(0).default(200),
+    /** Longest wait for response headers or for the next bytes of a body. */
     timeoutMs: z.number().int().min(1).default(30_000),
-    maxFileBytes: z.number().int().min(1).default(200 * 1024 * 1024),
+    /** At most a ZIP entry's 32-bit size (the bundle writes no ZIP64 entries). */
+    maxFileBytes: z.number().int().min(1).max(ZIP_MAX_ENTRY_BYTES).default(200 * 1024 * 1024),
+    /** Size of the staged parts (S3's minimum is 5 MiB). */
+    partSizeMb: z.number().int().min(5).max(512).default(8),
   })
   .strict();
 
