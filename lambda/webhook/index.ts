@@ -63,7 +63,7 @@ function reply(statusCode: number, body: Record<string, unknown>): APIGatewayPro
   return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
-/** The job notification JobNotifications publishes (see the README's message format). */
+/** The job notification JobNotifications publishes (see docs/lifecycle.md, Message format). */
 interface JobNotification {
   jobId: string;
   status: string;

@@ -172,7 +172,7 @@ export class BatchPlatformStack extends Stack {
     deadLetterQueues.forEach((q) => this.monitoring.addDlqAlarm(q));
   }
 
-  /** Outputs read by `batchctl --stack <name>` (keys are a contract: see README). */
+  /** Outputs read by `batchctl --stack <name>` (keys are a contract: see docs/submitting.md). */
   private addOutputs(): void {
     new CfnOutput(this, 'JobQueueArn', { value: this.jobQueue.jobQueue.jobQueueArn, description: 'EC2 (Spot first) job queue' });
     new CfnOutput(this, 'JobDefinitionArn', { value: this.jobDefinition.jobDefinition.jobDefinitionArn, description: 'Worker job definition (EC2)' });

@@ -38,7 +38,7 @@ export default async function globalSetup(): Promise<void> {
   if (process.env.MOTO_ENDPOINT) return; // an already running server was given (e.g. by .ci/run)
   const which = spawnSync('sh', ['-c', 'command -v moto_server'], { encoding: 'utf8' });
   if (which.status !== 0) {
-    throw new Error('moto_server is not installed: install it with `pip install "moto[server]"` (see README, Testing)');
+    throw new Error('moto_server is not installed: install it with `pip install "moto[server]"` (see docs/testing.md)');
   }
   const port = await freePort();
   const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {

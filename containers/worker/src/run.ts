@@ -6,7 +6,7 @@ import { resolveChunkSpec } from './manifest';
 import { getOperation } from './operations/registry';
 import { inputS3Client, outputS3Client } from './s3';
 
-/** Exit codes of the entrypoint (documented in the README's environment contract). */
+/** Exit codes of the entrypoint (documented in docs/worker.md, Environment contract). */
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_CONFIG = 2;
