@@ -6,7 +6,8 @@ import * as net from 'net';
  * no-Docker mode (jobs go straight to SUCCEEDED) and publishes the endpoint as MOTO_ENDPOINT.
  * Suites reset it with `resetMoto()` (test/support/moto.ts).
  */
-async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (the PostgreSQL setup uses it too). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
