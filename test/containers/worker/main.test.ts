@@ -87,6 +87,8 @@ test('bundle-photos through the entrypoint streams a multipart ZIP to another S3
     const run = await runWorkerProcess(
       contract({
         OPERATION: 'bundle-photos',
+        // The photo host is on 127.0.0.1: the operator switch that allows private hosts.
+        PHOTOS_ALLOW_PRIVATE_HOSTS: 'true',
         OPERATION_CONFIG: '{"backoffMs":10}',
         INPUT_S3_KEY: 'jobs/ph/inputs.json',
         OUTPUT_S3_BUCKET: 'r2-photos',

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { Logger } from '../log';
 import { deleteKey, derivedKeys, getBytes, putJson } from '../output';
 import { downloadToFile, DownloadResult } from './photos/download';
+import { hostPolicyFromEnv } from './photos/url-guard';
 import {
   assemble,
   AssemblyInterrupted,
@@ -39,12 +40,14 @@ import type { CustomOperation, CustomRunContext, CustomRunResult } from './types
  * The next attempt with the same input and config checks the staged parts' ETags and continues from
  * that photo: photos already in the archive are not downloaded again, and the archive's bytes equal an
  * uninterrupted run's. Nothing is left open: no multipart upload survives an interruption or a failure.
+ *
+ * URLs are untrusted (./photos/url-guard): only http(s), only hosts whose every address is public
+ * unicast, connected to the checked address, each redirect checked again (at most 5). A refused URL is
+ * a failure of that photo in the manifest, naming the URL and the reason; PHOTOS_ALLOW_PRIVATE_HOSTS
+ * (operator only, read from the worker's own environment) allows private and loopback hosts.
  */
-const httpUrl = z
-  .string()
-  .url()
-  .refine((u) => /^https?:$/.test(new URL(u).protocol), { message: 'must be an http:// or https:// URL' });
-const fileSchema = z.object({ url: httpUrl, name: z.string().min(1) });
+/** Checked per photo when it is fetched (./photos/url-guard): a bad URL is that photo's failure, not the bundle's. */
+const fileSchema = z.object({ url: z.string().min(1), name: z.string().min(1) });
 const inputSchema = z.object({
   files: z.array(fileSchema),
   concurrency: z.number().int().min(1).max(64).optional(),
@@ -177,6 +180,7 @@ async function run(ctx: CustomRunContext<BundlePhotosConfig>): Promise<CustomRun
     throw new Error(`bundle-photos input must be {"files":[{"url","name"}],"concurrency":n}: ${detail}`);
   }
   const files = parsedInput.files;
+  const hostPolicy = hostPolicyFromEnv();
   const concurrency = config.concurrency ?? parsedInput.concurrency ?? DEFAULT_CONCURRENCY;
   const partSize = config.partSizeMb * 1024 * 1024;
   const bucket = output.bucket;
@@ -272,7 +276,7 @@ async function run(ctx: CustomRunContext<BundlePhotosConfig>): Promise<CustomRun
       (async () => {
         await slot();
         try {
-          return await downloadToFile(files[i].url, file, config, signal, (attempt, error) =>
+          return await downloadToFile(files[i].url, file, config, hostPolicy, signal, (attempt, error) =>
             log.debug('download retried', { name: files[i].name, url: files[i].url, attempt, error }),
           );
         } finally {

@@ -36,6 +36,8 @@ afterAll(async () => {
 const env = (outKey: string) => ({
   JOB_ID: 'photos-resume',
   OPERATION: 'bundle-photos',
+  // The photo host is on 127.0.0.1: the operator switch that allows private hosts.
+  PHOTOS_ALLOW_PRIVATE_HOSTS: 'true',
   OPERATION_CONFIG: JSON.stringify({ backoffMs: 10, partSizeMb: 5, concurrency: 3 }),
   INPUT_S3_BUCKET: IN,
   INPUT_S3_KEY: 'jobs/r/inputs.json',

@@ -12,6 +12,8 @@ import { unzipTest, zipEntries, zipEntryData } from '../support/zip';
  * second S3-compatible endpoint (its own moto_server and credentials), open multipart uploads checked
  * with the aws CLI.
  */
+/** The photo host is a local server on 127.0.0.1: the operator switch that allows private hosts (see bundle-photos-ssrf.test.ts). */
+process.env.PHOTOS_ALLOW_PRIVATE_HOSTS = 'true';
 const IN = uniqueBucket('photos-stream-in');
 const OUT = 'photos-stream-out';
 let s3: S3Client;
@@ -131,11 +133,21 @@ describe('bundle-photos streaming', () => {
     expect(photos.sent.get('/chunked/big.jpg')!).toBeLessThan(50_000_000);
   });
 
-  test('rejects input URLs that are not http(s), naming the field', async () => {
-    await put(s3, IN, 'jobs/s3/inputs.json', JSON.stringify({ files: [{ url: 'file:///etc/passwd', name: 'x' }] }));
-    await expect(processChunk(spec('jobs/s3/inputs.json', 'bundles/s3.zip', {}), { s3In: s3, s3Out: out })).rejects.toThrow(
-      /files\.0\.url: must be an http:\/\/ or https:\/\/ URL/,
-    );
+  test('refuses URLs that are not http(s) as failures of those photos, naming the URL', async () => {
+    const list = [
+      { url: 'file:///etc/passwd', name: 'x' },
+      { url: 'not a url', name: 'y' },
+      { url: `${photos.base}/ok/z.jpg?size=1000`, name: 'z.jpg' },
+    ];
+    await put(s3, IN, 'jobs/s3/inputs.json', JSON.stringify({ files: list }));
+    const r = await processChunk(spec('jobs/s3/inputs.json', 'bundles/s3.zip', {}, 0.9), { s3In: s3, s3Out: out });
+    expect(r.status).toBe('succeeded');
+    const manifest = await getJsonObject<BundleManifest>(out, OUT, 'bundles/s3.zip.manifest.json');
+    expect(manifest.failures).toEqual([
+      { name: 'x', url: 'file:///etc/passwd', attempts: 1, error: 'file:///etc/passwd refused: only http:// and https:// URLs are fetched (not file:)' },
+      { name: 'y', url: 'not a url', attempts: 1, error: '"not a url" is not a valid URL' },
+    ]);
+    expect(zipEntries(await getBuffer(out, OUT, 'bundles/s3.zip')).map((e) => e.name)).toEqual(['z.jpg']);
   });
 
   const twentyPhotos = (prefix: string) =>

@@ -6,6 +6,8 @@ import { photoBytes, startPhotoServer } from '../support/photo-server';
 import { createBucket, exists, getBuffer, getJsonObject, motoS3, put, uniqueBucket } from '../support/s3';
 import { unzipTest, zipEntries } from '../support/zip';
 
+/** The photo host is a local server on 127.0.0.1: the operator switch that allows private hosts (see bundle-photos-ssrf.test.ts). */
+process.env.PHOTOS_ALLOW_PRIVATE_HOSTS = 'true';
 const IN = uniqueBucket('worker-photos-in');
 const OUT = uniqueBucket('worker-photos-out');
 let s3: S3Client;
