@@ -12,10 +12,14 @@
  *    5 connections to /dev/null (curl-like, node:http), in the same run. Goal: bundle / plain >= 0.8.
  *    Twice: over loopback as fast as it goes (CPU-bound: it measures our per-byte costs), and with the
  *    server pacing each response at PACED_MIB_S MiB/s, as a remote photo host would (network-bound: it
- *    measures whether the pipeline keeps 5 downloads busy).
+ *    measures whether the pipeline keeps 5 downloads busy). The bundle writes its archive to two
+ *    stores: moto_server (end to end with a real S3 implementation, which on this machine is bound by
+ *    moto's Python per-byte work) and a discarding S3 endpoint (the /dev/null of S3: accepts PutObject,
+ *    UploadPartCopy and the multipart calls and keeps nothing), which is the like-for-like comparison
+ *    with the plain download to /dev/null: it measures our download, hash, spool, ZIP and part path.
  */
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { ChildProcess, spawn, spawnSync } from 'child_process';
+import { ChildProcess, spawn } from 'child_process';
 import { randomBytes } from 'crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'fs';
 import * as http from 'http';
@@ -35,14 +39,23 @@ interface ChildResult {
   maxRssMb: number;
 }
 
-function child(env: NodeJS.ProcessEnv, ...args: string[]): ChildResult {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'photos-child.ts'), ...args], {
-    encoding: 'utf8',
-    maxBuffer: 64 * MiB,
+/** Async: the photo host lives in this process, so its event loop must keep serving while a child runs. */
+function child(env: NodeJS.ProcessEnv, ...args: string[]): Promise<ChildResult> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'photos-child.ts'), ...args], {
     env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  if (r.status !== 0) throw new Error(`photos child ${args.join(' ')} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
+  return new Promise((resolve, reject) => {
+    proc.on('error', reject);
+    proc.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`photos child ${args.join(' ')} exited ${code}: ${stderr}`));
+      resolve(JSON.parse(stdout.trim().split('\n').pop()!) as ChildResult);
+    });
+  });
 }
 
 function freePort(): Promise<number> {
@@ -109,9 +122,59 @@ async function startPhotoHost(maxSize: number): Promise<{ base: string; close():
   };
 }
 
+/**
+ * An S3 endpoint that accepts the calls bundle-photos makes on its output store and keeps nothing:
+ * PutObject, DeleteObject(s), ListObjectsV2 (empty), GetObject (NoSuchKey), multipart create / copy part /
+ * upload part / complete / abort. Path-style requests only.
+ */
+async function startDiscardS3(): Promise<{ endpoint: string; received: () => number; close(): Promise<void> }> {
+  let received = 0;
+  let n = 0;
+  const xml = (res: http.ServerResponse, status: number, body: string) =>
+    res.writeHead(status, { 'content-type': 'application/xml' }).end(`<?xml version="1.0" encoding="UTF-8"?>${body}`);
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const q = url.searchParams;
+    const [, bucket, ...rest] = url.pathname.split('/');
+    const key = decodeURIComponent(rest.join('/'));
+    req.on('data', (c: Buffer) => (received += c.length));
+    req.on('end', () => {
+      const etag = `"${(++n).toString(16).padStart(32, '0')}"`;
+      if (req.method === 'PUT' && req.headers['x-amz-copy-source']) {
+        return xml(res, 200, `<CopyPartResult><ETag>${etag}</ETag><LastModified>2026-01-01T00:00:00.000Z</LastModified></CopyPartResult>`);
+      }
+      if (req.method === 'PUT') return void res.writeHead(200, { etag }).end();
+      if (req.method === 'POST' && q.has('delete')) return xml(res, 200, '<DeleteResult></DeleteResult>');
+      if (req.method === 'POST' && q.has('uploads')) {
+        return xml(res, 200, `<InitiateMultipartUploadResult><Bucket>${bucket}</Bucket><Key>${key}</Key><UploadId>u${n}</UploadId></InitiateMultipartUploadResult>`);
+      }
+      if (req.method === 'POST' && q.has('uploadId')) {
+        return xml(res, 200, `<CompleteMultipartUploadResult><Bucket>${bucket}</Bucket><Key>${key}</Key><ETag>${etag}</ETag></CompleteMultipartUploadResult>`);
+      }
+      if (req.method === 'GET' && q.get('list-type') === '2') {
+        return xml(res, 200, `<ListBucketResult><Name>${bucket}</Name><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>`);
+      }
+      if (req.method === 'DELETE') return void res.writeHead(204).end();
+      if (req.method === 'HEAD') return void res.writeHead(404).end();
+      return xml(res, 404, `<Error><Code>NoSuchKey</Code><Message>discarded</Message><Key>${key}</Key></Error>`);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    received: () => received,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
+
 async function main(): Promise<void> {
   const host = await startPhotoHost(30 * MiB);
   const moto = await startMoto();
+  const discard = await startDiscardS3();
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'photos-bench-'));
   const s3 = new S3Client({ endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
   // The photo host is on loopback: the operator switch, as for any local run.
@@ -137,13 +200,16 @@ async function main(): Promise<void> {
       if (r.status !== 'succeeded' || r.records !== n || r.bytes !== bytes) throw new Error(`${name} run: ${JSON.stringify(r)}`);
       return r;
     };
-    const idle = child(env, 'idle');
-    const small = check('300 x 3 MiB', child(env, 'bundle', moto.endpoint, 'in/small.json', 'out/small.zip'), 300, 900 * MiB);
-    const large = check('30 x 30 MiB', child(env, 'bundle', moto.endpoint, 'in/large.json', 'out/large.zip'), 30, 900 * MiB);
-    const plainFast = check('plain loopback', child(env, 'plain', fastList, String(CONNECTIONS)), 100, 300 * MiB);
-    const bundleFast = check('bundle loopback', child(env, 'bundle', moto.endpoint, 'in/fast.json', 'out/fast.zip'), 100, 300 * MiB);
-    const plainPaced = check('plain paced', child(env, 'plain', pacedList, String(CONNECTIONS)), 100, 300 * MiB);
-    const bundlePaced = check('bundle paced', child(env, 'bundle', moto.endpoint, 'in/paced.json', 'out/paced.zip'), 100, 300 * MiB);
+    const idle = await child(env, 'idle');
+    const small = check('300 x 3 MiB', await child(env, 'bundle', moto.endpoint, 'in/small.json', moto.endpoint, 'out/small.zip'), 300, 900 * MiB);
+    const large = check('30 x 30 MiB', await child(env, 'bundle', moto.endpoint, 'in/large.json', moto.endpoint, 'out/large.zip'), 30, 900 * MiB);
+    const plainFast = check('plain loopback', await child(env, 'plain', fastList, String(CONNECTIONS)), 100, 300 * MiB);
+    const bundleFast = check('bundle loopback', await child(env, 'bundle', moto.endpoint, 'in/fast.json', discard.endpoint, 'out/fast.zip'), 100, 300 * MiB);
+    if (discard.received() < 300 * MiB) throw new Error(`the discarding endpoint received ${discard.received()} bytes, less than the archive`);
+    const bundleFastMoto = check('bundle loopback moto', await child(env, 'bundle', moto.endpoint, 'in/fast.json', moto.endpoint, 'out/fast.zip'), 100, 300 * MiB);
+    const plainPaced = check('plain paced', await child(env, 'plain', pacedList, String(CONNECTIONS)), 100, 300 * MiB);
+    const bundlePaced = check('bundle paced', await child(env, 'bundle', moto.endpoint, 'in/paced.json', discard.endpoint, 'out/paced.zip'), 100, 300 * MiB);
+    const bundlePacedMoto = check('bundle paced moto', await child(env, 'bundle', moto.endpoint, 'in/paced.json', moto.endpoint, 'out/paced.zip'), 100, 300 * MiB);
 
     const rssRatio = large.maxRssMb / small.maxRssMb;
     const rssMet = Math.abs(rssRatio - 1) <= 0.1 && Math.max(small.maxRssMb, large.maxRssMb) < 300;
@@ -158,17 +224,20 @@ async function main(): Promise<void> {
       ['peak RSS, bundle 30 x 30 MiB (900 MiB)', `${large.maxRssMb.toFixed(0)} MB (${(large.ms / 1000).toFixed(1)} s)`],
       ['RSS ratio 30 x 30 MiB / 300 x 3 MiB (goal within 10 %, both < 300 MB)', `**${rssRatio.toFixed(3)}** (${rssMet ? 'met' : 'NOT met'})`],
       ['plain download, 100 x 3 MiB, 5 connections, loopback', `${mibs(plainFast).toFixed(0)} MiB/s (${(plainFast.ms / 1000).toFixed(1)} s)`],
-      ['bundle, same files, loopback (download + ZIP + upload to moto)', `${mibs(bundleFast).toFixed(0)} MiB/s (${(bundleFast.ms / 1000).toFixed(1)} s)`],
+      ['bundle, same files, loopback, archive to the discarding S3 endpoint', `${mibs(bundleFast).toFixed(0)} MiB/s (${(bundleFast.ms / 1000).toFixed(1)} s)`],
       ['bundle / plain, loopback (CPU-bound)', `**${fastRatio.toFixed(2)}**`],
+      ['bundle, same files, loopback, archive to moto_server', `${mibs(bundleFastMoto).toFixed(0)} MiB/s (${(bundleFastMoto.ms / 1000).toFixed(1)} s; / plain ${(mibs(bundleFastMoto) / mibs(plainFast)).toFixed(2)})`],
       [`plain download, paced ${PACED_MIB_S} MiB/s per response`, `${mibs(plainPaced).toFixed(1)} MiB/s (${(plainPaced.ms / 1000).toFixed(1)} s)`],
-      [`bundle, paced ${PACED_MIB_S} MiB/s per response`, `${mibs(bundlePaced).toFixed(1)} MiB/s (${(bundlePaced.ms / 1000).toFixed(1)} s)`],
+      [`bundle, paced, archive to the discarding S3 endpoint`, `${mibs(bundlePaced).toFixed(1)} MiB/s (${(bundlePaced.ms / 1000).toFixed(1)} s)`],
       ['bundle / plain, paced (network-bound; goal >= 0.8)', `**${pacedRatio.toFixed(2)}** (${pacedRatio >= 0.8 ? 'met' : 'NOT met'})`],
+      ['bundle, paced, archive to moto_server', `${mibs(bundlePacedMoto).toFixed(1)} MiB/s (${(bundlePacedMoto.ms / 1000).toFixed(1)} s; / plain ${(mibs(bundlePacedMoto) / mibs(plainPaced)).toFixed(2)})`],
       ['bench wall time', `${((Date.now() - t0) / 1000).toFixed(0)} s`],
     ];
     console.log(['| measure | value |', '| --- | --- |', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n'));
   } finally {
     s3.destroy();
     await host.close();
+    await discard.close();
     moto.proc.kill('SIGTERM');
     rmSync(tmp, { recursive: true, force: true });
   }

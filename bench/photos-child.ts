@@ -1,6 +1,7 @@
 /**
  * One measured run in a fresh process, so its peak RSS and time belong to it alone (bench/photos-bench.ts):
- *   bundle <s3 endpoint> <input key> <output key>   bundle-photos, input and output in the bucket `bench`
+ *   bundle <in endpoint> <input key> <out endpoint> <output key>
+ *                                                    bundle-photos, input and output in the bucket `bench`
  *   plain <list file> <connections>                  the baseline: GET every URL of the list with that many
  *                                                    connections at a time, bodies written to /dev/null
  *   idle                                             loads the bundle's modules and does nothing (the floor)
@@ -37,18 +38,22 @@ async function plain(listFile: string, connections: number): Promise<{ status: s
 }
 
 async function main(): Promise<void> {
-  const [mode, a, b, c] = process.argv.slice(2);
+  const [mode, a, b, c, d] = process.argv.slice(2);
   const t0 = process.hrtime.bigint();
   let out = { status: 'idle', records: 0, bytes: 0 };
   if (mode === 'plain') out = await plain(a, Number(b));
   else if (mode === 'bundle') {
-    const s3 = new S3Client({ endpoint: a, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
+    const client = (endpoint: string) =>
+      new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' } });
+    const s3In = client(a);
+    const s3Out = client(c);
     const r = await processChunk(
-      { jobId: 'bench', operation: 'bundle-photos', input: { bucket: 'bench', key: b }, output: { bucket: 'bench', key: c } },
-      { s3In: s3, s3Out: s3 },
+      { jobId: 'bench', operation: 'bundle-photos', input: { bucket: 'bench', key: b }, output: { bucket: 'bench', key: d } },
+      { s3In, s3Out },
     );
     out = { status: r.status, records: r.records, bytes: (r.document as { bytes: number }).bytes };
-    s3.destroy();
+    s3In.destroy();
+    s3Out.destroy();
   } else if (mode !== 'idle') throw new Error(`unknown mode ${mode}: bundle, plain or idle`);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   // resourceUsage().maxRSS is in KiB.
