@@ -15,7 +15,7 @@ import type { AnyRecordOperation, CustomOperation, RecordCounts, StepContext } f
 import { derivedKeys, getBytes, PartWriter, prepareOutput, putJson } from '../output';
 import { parseExact, stringifyExact } from './exact-json';
 import { InputFormatName, resolveFormat, RecordFormat } from './format';
-import { DEFAULT_MAX_RECORD_BYTES, scanRecords, ScanSink } from './scan';
+import { DEFAULT_MAX_RECORD_BYTES, scanRecords, ScanOptions, ScanSink } from './scan';
 import { headObject, openRange, readCsvHeader } from './source';
 
 export { resolveFormat, INPUT_FORMATS } from './format';
@@ -138,6 +138,8 @@ export async function processStream(
     maxRecordBytes?: number;
     onReject?: (line: string) => void;
     onRecord?: (line: string) => void;
+    /** false: JSON.parse every line even when the operation has a field scanner (tests compare both). */
+    fieldScanner?: boolean;
   },
 ): Promise<{ document: Record<string, unknown>; records: number; rejected: number; bytes: number }> {
   const op = getOperation(operationName);
@@ -153,15 +155,20 @@ export async function processStream(
       skipPartialFirst: false,
       end: Infinity,
       maxRecordBytes: options.maxRecordBytes,
-      ...valueOptions(op),
+      ...valueOptions(op, options.fieldScanner),
     },
     run.sink,
   );
   return { document: op.serialize(state), records: state.records, rejected: state.rejected, bytes: scan.bytesRead };
 }
 
-function valueOptions(op: AnyRecordOperation): { values: 'native' | 'exact'; parseJson?: (text: string) => unknown } {
-  return op.values === 'exact' ? { values: 'exact', parseJson: parseExact } : { values: 'native' };
+/** FIELD_SCANNER=off turns the operations' field scanners off (JSON.parse for every line), for comparisons. */
+function valueOptions(
+  op: AnyRecordOperation,
+  fieldScanner = process.env.FIELD_SCANNER !== 'off',
+): Pick<ScanOptions, 'values' | 'parseJson' | 'fastRecord'> {
+  if (op.values === 'exact') return { values: 'exact', parseJson: parseExact };
+  return { values: 'native', fastRecord: fieldScanner ? op.scanRecord : undefined };
 }
 
 /** zlib's errors carry codes such as Z_DATA_ERROR and Z_BUF_ERROR. */

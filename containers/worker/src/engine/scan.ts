@@ -45,6 +45,11 @@ export interface ScanOptions {
   values?: 'native' | 'exact';
   /** The JSON parser for values 'exact'. */
   parseJson?: (text: string) => unknown;
+  /**
+   * JSON lines only: the operation's field scanner (RecordOperation.scanRecord). A record it returns is
+   * used as is; undefined sends the line down the general path (decode, UTF-8 check, JSON.parse).
+   */
+  fastRecord?: (buf: Buffer, start: number, end: number) => Record<string, unknown> | undefined;
 }
 
 export interface ScanResult {
@@ -105,6 +110,7 @@ export async function scanRecords(
   const isCsv = options.format === 'csv';
   const exact = options.values === 'exact';
   const parseJson = exact ? options.parseJson : undefined;
+  const fastRecord = isCsv ? undefined : options.fastRecord;
   if (exact && !parseJson) throw new Error("scan option values 'exact' needs parseJson");
   let header: readonly string[] | undefined = options.csvHeader;
   let wantHeader = isCsv && header === undefined;
@@ -181,6 +187,14 @@ export async function scanRecords(
       csvPending = undefined;
       rejectLine(buf, s, e, recordOffset, `record longer than ${maxRecordBytes} bytes`);
       return;
+    }
+    if (fastRecord !== undefined) {
+      const fast = fastRecord(buf, s, e);
+      if (fast !== undefined) {
+        const reason = sink.record(fast);
+        if (reason !== undefined) rejectLine(buf, s, e, offset, reason);
+        return;
+      }
     }
     const text = buf.toString('utf8', s, e);
     // Invalid bytes decode to U+FFFD; only then is the line checked (a real U+FFFD is valid UTF-8).
