@@ -240,6 +240,16 @@ export async function scanRecords(
   let finished = false;
   let stoppedAt: number | undefined;
 
+  /**
+   * An oversized record keeps only its first RAW_PREFIX_BYTES (for its reject line), whichever source
+   * buffers they came in: the reject is the same however the stream was cut into buffers.
+   */
+  const keepPrefix = (more: Buffer) => {
+    const have = carry.length === 1 ? carry[0].length : carry.reduce((n, b) => n + b.length, 0);
+    if (carry.length === 1 && have >= RAW_PREFIX_BYTES) return;
+    carry = [Buffer.concat([...carry, more], Math.min(RAW_PREFIX_BYTES, have + more.length))];
+  };
+
   const finishCarry = (tail: Buffer, tailEnd: number) => {
     if (oversized) {
       sink.reject(carryStart, `record longer than ${maxRecordBytes} bytes`, Buffer.concat(carry).subarray(0, RAW_PREFIX_BYTES));
@@ -273,20 +283,21 @@ export async function scanRecords(
       const nl = buf.indexOf(10, pos);
       if (nl === -1) {
         if (oversized) {
-          // keep nothing more
+          keepPrefix(buf);
         } else if (carryLen + len > maxRecordBytes) {
           oversized = true;
-          carry = [Buffer.concat(carry).subarray(0, RAW_PREFIX_BYTES)];
+          keepPrefix(buf);
         } else {
-          carry.push(buf);
+          carry.push(Buffer.from(buf));
           carryLen += len;
         }
         base += len;
         continue;
       }
-      if (!oversized && carryLen + nl > maxRecordBytes) {
+      if (oversized) keepPrefix(buf.subarray(0, nl));
+      else if (carryLen + nl > maxRecordBytes) {
         oversized = true;
-        carry = [Buffer.concat(carry).subarray(0, RAW_PREFIX_BYTES)];
+        keepPrefix(buf.subarray(0, nl));
       }
       finishCarry(buf, nl);
       pos = nl + 1;
@@ -299,7 +310,9 @@ export async function scanRecords(
       const nl = buf.indexOf(10, pos);
       if (nl === -1) {
         if (pos < len) {
-          carry = [buf.subarray(pos)];
+          // A copy (one partial record per source buffer): the source may reuse its buffer once the next
+          // one is asked for (the scan threads' shared ring does).
+          carry = [Buffer.from(buf.subarray(pos))];
           carryLen = len - pos;
           carryStart = base + pos;
         }
