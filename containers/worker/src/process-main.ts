@@ -34,7 +34,10 @@ async function batchMode(log: Logger): Promise<void> {
   const jobLog = log.child({ jobId: config.jobId });
   let threads: ThreadOptions;
   try {
-    threads = { count: threadCountFromEnv(process.env.WORKER_THREADS) };
+    // From the TypeScript sources (`npm run worker`, tests) every thread would compile the engine again
+    // through tsx (seconds per thread): there threads are used only when WORKER_THREADS asks for them.
+    const fromSources = __filename.endsWith('.ts');
+    threads = { count: threadCountFromEnv(process.env.WORKER_THREADS ?? (fromSources ? '1' : undefined)) };
   } catch (err) {
     process.stderr.write(`worker: invalid environment: ${(err as Error).message}\n`);
     jobLog.error('invalid environment', { variable: 'WORKER_THREADS', error: (err as Error).message });
