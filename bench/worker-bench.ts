@@ -7,6 +7,9 @@
  * 2. Memory: peak RSS of the engine at 2M and 4M records, each in a fresh child process.
  * 3. S3 path: processChunk (ranged GET, scan, result PutObject) against s3rver on loopback, whole
  *    object and in 4 byte-range chunks merged.
+ * 4. The worker as a whole process (bench/worker-process.ts): the bundled worker from moto S3 with 1 and 2
+ *    threads against the parse-only floor, the minimal loop and DuckDB with 1 and 2 threads, and its peak
+ *    RSS at 2M and 8M records. `--process-only` runs this section alone.
  * Figures go to stdout as a Markdown table and to /work/notes/worker-bench.md (or --out).
  */
 import { S3Client } from '@aws-sdk/client-s3';
@@ -19,6 +22,7 @@ import { isDeepStrictEqual } from 'util';
 import { mergeResults, processChunk, processStream } from '../containers/worker/src/engine';
 import { writeSampleFile } from '../containers/worker/src/sample-data';
 import { baselineAggregate, tightAggregate } from './baseline';
+import { load, processBench } from './worker-process';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
@@ -30,6 +34,7 @@ const ROUNDS = Number(arg('--rounds', '3'));
 const OUT_FILE = arg('--out', '/work/notes/worker-bench.md');
 const DATA_DIR = path.resolve(__dirname, 'out');
 const SEED = 2024;
+const PROCESS_ONLY = args.includes('--process-only');
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -76,8 +81,21 @@ async function startS3(): Promise<{ proc: ChildProcess; endpoint: string }> {
   return { proc, endpoint: `http://127.0.0.1:${port}` };
 }
 
+async function processSection(started: number): Promise<void> {
+  const file = await sample(RECORDS);
+  const bigFile = await sample(RECORDS * 4);
+  const rows = await processBench({ file, bigFile, records: RECORDS, rounds: ROUNDS, outDir: DATA_DIR });
+  rows.unshift(['machine', `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version} (shared with other jobs)`]);
+  rows.push(['bench wall time', `${fmt((Date.now() - started) / 1000)} s`]);
+  const table = ['| measure | value |', '| --- | --- |', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
+  console.log(table);
+  writeFileSync(OUT_FILE.replace(/\.md$/, '-process.md'), `# Worker process benchmark\n\nMeasured ${new Date().toISOString()}.\n\n${table}\n`);
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
+  console.error(`load average: ${load()}`);
+  if (PROCESS_ONLY) return processSection(started);
   const file2 = await sample(RECORDS);
   const file4 = await sample(RECORDS * 2);
   const size2 = statSync(file2).size;
@@ -197,6 +215,7 @@ async function main(): Promise<void> {
   ].join('\n');
   writeFileSync(OUT_FILE, note);
   console.error(`wrote ${OUT_FILE}`);
+  await processSection(Date.now());
 }
 
 main().then(

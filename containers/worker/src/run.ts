@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, WorkerConfig } from './config';
-import { ChunkResult, processChunk, resolveFormat } from './engine';
+import { ChunkResult, processChunk, resolveFormat, ThreadOptions } from './engine';
 import { emfLine, Logger } from './log';
 import { resolveChunkSpec } from './manifest';
 import { getOperation } from './operations/registry';
@@ -37,12 +37,17 @@ export function precheck(config: WorkerConfig): void {
 }
 
 /** One worker run from a validated config: clients, chunk resolution, processing, summary + EMF, callback. */
-export async function runWorker(config: WorkerConfig, log: Logger, signal?: AbortSignal): Promise<ChunkResult> {
+export async function runWorker(
+  config: WorkerConfig,
+  log: Logger,
+  signal?: AbortSignal,
+  options: { threads?: ThreadOptions } = {},
+): Promise<ChunkResult> {
   precheck(config);
   const s3In = inputS3Client();
   const s3Out = config.outputStore.endpoint || config.outputStore.accessKeyId ? outputS3Client(config.outputStore) : s3In;
   try {
-    return await runWithClients(config, log, s3In, s3Out, signal);
+    return await runWithClients(config, log, s3In, s3Out, signal, options.threads);
   } finally {
     // Serve mode runs many times in one process: release the keep-alive sockets of each run.
     s3In.destroy();
@@ -56,6 +61,7 @@ async function runWithClients(
   s3In: S3Client,
   s3Out: S3Client,
   signal?: AbortSignal,
+  threads?: ThreadOptions,
 ): Promise<ChunkResult> {
   const spec = await resolveChunkSpec(config, s3In);
   const chunkLog = log.child({ jobId: config.jobId, chunk: spec.chunkIndex ?? null, tenantId: config.env.TENANT_ID });
@@ -67,7 +73,7 @@ async function runWithClients(
     endByte: spec.input.endByte ?? null,
     output: `s3://${spec.output.bucket}/${spec.output.key}`,
   });
-  const result = await processChunk(spec, { s3In, s3Out, log: chunkLog, signal });
+  const result = await processChunk(spec, { s3In, s3Out, log: chunkLog, signal, threads });
   const figures = {
     records: result.records,
     rejected: result.rejected,
@@ -75,10 +81,12 @@ async function runWithClients(
     durationMs: result.durationMs,
     recordsPerSecond: result.recordsPerSecond,
   };
+  const threadsUsed = result.threads ?? 1;
   chunkLog.info('summary', {
     summary: true,
     status: result.status,
     ...figures,
+    threads: threadsUsed,
     output: `s3://${result.output.bucket}/${result.output.key}`,
     ...(result.message ? { reason: result.message } : {}),
   });

@@ -15,13 +15,16 @@ import type { AnyRecordOperation, CustomOperation, RecordCounts, StepContext } f
 import { derivedKeys, getBytes, PartWriter, prepareOutput, putJson } from '../output';
 import { parseExact, stringifyExact } from './exact-json';
 import { InputFormatName, resolveFormat, RecordFormat } from './format';
-import { DEFAULT_MAX_RECORD_BYTES, scanRecords, ScanSink } from './scan';
+import { DEFAULT_MAX_RECORD_BYTES, scanRecords, ScanOptions, ScanSink } from './scan';
 import { headObject, openRange, readCsvHeader } from './source';
+import { scanThreaded, subRanges, DEFAULT_MIN_BYTES_PER_THREAD, ThreadOptions } from './threads';
 
 export { resolveFormat, INPUT_FORMATS } from './format';
 export type { InputFormatName, RecordFormat } from './format';
 export { scanRecords, DEFAULT_MAX_RECORD_BYTES, RAW_PREFIX_BYTES } from './scan';
 export type { ScanOptions, ScanSink, ScanResult } from './scan';
+export { cpuLimit, isScanThread, runScanThread, subRanges, threadCountFromEnv } from './threads';
+export type { ThreadOptions } from './threads';
 
 export const DEFAULT_MAX_REJECT_RATIO = 0.01;
 
@@ -56,6 +59,11 @@ export interface ChunkDeps {
   log?: Logger;
   /** Aborting stops reading at the next record boundary and saves a checkpoint (SIGTERM, Lambda deadline). */
   signal?: AbortSignal;
+  /**
+   * Worker threads over sub-ranges of the chunk (the container entrypoint sets them from WORKER_THREADS).
+   * Used for JSON-lines input (not gzip) and operations whose output is one document; else one thread.
+   */
+  threads?: ThreadOptions;
 }
 
 export interface ChunkResult {
@@ -78,6 +86,8 @@ export interface ChunkResult {
   resumedFrom?: number;
   /** The result document (aggregate operations), summary (record outputs) or manifest (bundle-photos). */
   document?: Record<string, unknown>;
+  /** Threads that scanned this attempt (1 unless ChunkDeps.threads applied). */
+  threads?: number;
 }
 
 /** Merges result documents of one operation (chunk results in any order) into one document. */
@@ -138,6 +148,8 @@ export async function processStream(
     maxRecordBytes?: number;
     onReject?: (line: string) => void;
     onRecord?: (line: string) => void;
+    /** false: JSON.parse every line even when the operation has a field scanner (tests compare both). */
+    fieldScanner?: boolean;
   },
 ): Promise<{ document: Record<string, unknown>; records: number; rejected: number; bytes: number }> {
   const op = getOperation(operationName);
@@ -153,15 +165,20 @@ export async function processStream(
       skipPartialFirst: false,
       end: Infinity,
       maxRecordBytes: options.maxRecordBytes,
-      ...valueOptions(op),
+      ...valueOptions(op, options.fieldScanner),
     },
     run.sink,
   );
   return { document: op.serialize(state), records: state.records, rejected: state.rejected, bytes: scan.bytesRead };
 }
 
-function valueOptions(op: AnyRecordOperation): { values: 'native' | 'exact'; parseJson?: (text: string) => unknown } {
-  return op.values === 'exact' ? { values: 'exact', parseJson: parseExact } : { values: 'native' };
+/** FIELD_SCANNER=off turns the operations' field scanners off (JSON.parse for every line), for comparisons. */
+function valueOptions(
+  op: AnyRecordOperation,
+  fieldScanner = process.env.FIELD_SCANNER !== 'off',
+): Pick<ScanOptions, 'values' | 'parseJson' | 'fastRecord'> {
+  if (op.values === 'exact') return { values: 'exact', parseJson: parseExact };
+  return { values: 'native', fastRecord: fieldScanner ? op.scanRecord : undefined };
 }
 
 /** zlib's errors carry codes such as Z_DATA_ERROR and Z_BUF_ERROR. */
@@ -358,10 +375,41 @@ async function runRecords(
   const skipPartialFirst = !resume && offset > 0;
   const readFrom = skipPartialFirst ? offset - 1 : offset;
 
+  const threads = deps.threads;
+  const threaded =
+    threads !== undefined &&
+    threads.count > 1 &&
+    op.output === 'document' &&
+    op.values !== 'exact' &&
+    fmt.format === 'jsonl' &&
+    !gzip &&
+    offset < scanEnd &&
+    subRanges(offset, scanEnd, threads.count, threads.minBytesPerThread ?? DEFAULT_MIN_BYTES_PER_THREAD).length > 2;
+  let threadsUsed = 1;
   let scan;
   try {
     if (offset >= scanEnd) {
       scan = { bytesRead: 0, stoppedAt: undefined, csvHeader };
+    } else if (threaded) {
+      const r = await scanThreaded(
+        {
+          op,
+          rawConfig: spec.operationConfig,
+          fieldScanner: process.env.FIELD_SCANNER !== 'off',
+          maxRecordBytes,
+          from: offset,
+          fromIsRecordStart: !skipPartialFirst,
+          end: scanEnd,
+          open: (from) => openRange(s3In, bucket, key, from),
+          writeReject: (line) => rejects.write(line),
+          drainRejects: () => rejects.flushIfFull(),
+          signal,
+        },
+        threads,
+      );
+      for (const part of r.states) state = op.merge(state, part);
+      threadsUsed = r.threads;
+      scan = { bytesRead: r.bytesRead, stoppedAt: r.stoppedAt, csvHeader };
     } else {
       const source = await openRange(s3In, bucket, key, gzip ? 0 : readFrom, { gzip });
       const skipDecompressed = gzip && offset > 0 ? offset : 0;
@@ -404,6 +452,7 @@ async function runRecords(
     recordsPerSecond: rate(state.records + state.rejected, durationMs),
     output: out,
     resumedFrom: resume ? resume.offset : undefined,
+    threads: threadsUsed,
   };
 
   if (scan.stoppedAt !== undefined) {

@@ -45,6 +45,11 @@ export interface ScanOptions {
   values?: 'native' | 'exact';
   /** The JSON parser for values 'exact'. */
   parseJson?: (text: string) => unknown;
+  /**
+   * JSON lines only: the operation's field scanner (RecordOperation.scanRecord). A record it returns is
+   * used as is; undefined sends the line down the general path (decode, UTF-8 check, JSON.parse).
+   */
+  fastRecord?: (buf: Buffer, start: number, end: number) => Record<string, unknown> | undefined;
 }
 
 export interface ScanResult {
@@ -105,6 +110,7 @@ export async function scanRecords(
   const isCsv = options.format === 'csv';
   const exact = options.values === 'exact';
   const parseJson = exact ? options.parseJson : undefined;
+  const fastRecord = isCsv ? undefined : options.fastRecord;
   if (exact && !parseJson) throw new Error("scan option values 'exact' needs parseJson");
   let header: readonly string[] | undefined = options.csvHeader;
   let wantHeader = isCsv && header === undefined;
@@ -182,6 +188,14 @@ export async function scanRecords(
       rejectLine(buf, s, e, recordOffset, `record longer than ${maxRecordBytes} bytes`);
       return;
     }
+    if (fastRecord !== undefined) {
+      const fast = fastRecord(buf, s, e);
+      if (fast !== undefined) {
+        const reason = sink.record(fast);
+        if (reason !== undefined) rejectLine(buf, s, e, offset, reason);
+        return;
+      }
+    }
     const text = buf.toString('utf8', s, e);
     // Invalid bytes decode to U+FFFD; only then is the line checked (a real U+FFFD is valid UTF-8).
     if (text.indexOf('\ufffd') !== -1 && !isUtf8(buf.subarray(s, e))) {
@@ -226,6 +240,16 @@ export async function scanRecords(
   let finished = false;
   let stoppedAt: number | undefined;
 
+  /**
+   * An oversized record keeps only its first RAW_PREFIX_BYTES (for its reject line), whichever source
+   * buffers they came in: the reject is the same however the stream was cut into buffers.
+   */
+  const keepPrefix = (more: Buffer) => {
+    const have = carry.length === 1 ? carry[0].length : carry.reduce((n, b) => n + b.length, 0);
+    if (carry.length === 1 && have >= RAW_PREFIX_BYTES) return;
+    carry = [Buffer.concat([...carry, more], Math.min(RAW_PREFIX_BYTES, have + more.length))];
+  };
+
   const finishCarry = (tail: Buffer, tailEnd: number) => {
     if (oversized) {
       sink.reject(carryStart, `record longer than ${maxRecordBytes} bytes`, Buffer.concat(carry).subarray(0, RAW_PREFIX_BYTES));
@@ -259,20 +283,21 @@ export async function scanRecords(
       const nl = buf.indexOf(10, pos);
       if (nl === -1) {
         if (oversized) {
-          // keep nothing more
+          keepPrefix(buf);
         } else if (carryLen + len > maxRecordBytes) {
           oversized = true;
-          carry = [Buffer.concat(carry).subarray(0, RAW_PREFIX_BYTES)];
+          keepPrefix(buf);
         } else {
-          carry.push(buf);
+          carry.push(Buffer.from(buf));
           carryLen += len;
         }
         base += len;
         continue;
       }
-      if (!oversized && carryLen + nl > maxRecordBytes) {
+      if (oversized) keepPrefix(buf.subarray(0, nl));
+      else if (carryLen + nl > maxRecordBytes) {
         oversized = true;
-        carry = [Buffer.concat(carry).subarray(0, RAW_PREFIX_BYTES)];
+        keepPrefix(buf.subarray(0, nl));
       }
       finishCarry(buf, nl);
       pos = nl + 1;
@@ -285,7 +310,9 @@ export async function scanRecords(
       const nl = buf.indexOf(10, pos);
       if (nl === -1) {
         if (pos < len) {
-          carry = [buf.subarray(pos)];
+          // A copy (one partial record per source buffer): the source may reuse its buffer once the next
+          // one is asked for (the scan threads' shared ring does).
+          carry = [Buffer.from(buf.subarray(pos))];
           carryLen = len - pos;
           carryStart = base + pos;
         }

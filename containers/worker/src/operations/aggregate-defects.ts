@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { scanDefectRecord } from './aggregate-defects-scan';
 import type { RecordCounts, RecordOperation } from './types';
 
 /**
@@ -360,6 +361,7 @@ export const aggregateDefects: RecordOperation<AggregateDefectsState, AggregateD
     }
     return parsed.data;
   },
+  scanRecord: scanDefectRecord,
   init,
   step,
   merge,

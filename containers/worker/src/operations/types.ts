@@ -30,6 +30,12 @@ export interface RecordOperation<State extends RecordCounts = RecordCounts, Conf
    * as strings, and emitted records written with those texts: for operations that pass values through.
    */
   readonly values?: 'native' | 'exact';
+  /**
+   * Optional fast path: reads a JSON line of the operation's known shape straight from its bytes and
+   * returns the record JSON.parse would give, or undefined for anything else (the engine then decodes
+   * and parses the line as usual). Used only for JSON lines with values 'native'.
+   */
+  readonly scanRecord?: (buf: Buffer, start: number, end: number) => Record<string, unknown> | undefined;
   /** Validates OPERATION_CONFIG (a zod schema per operation); throws an Error naming the field and what is allowed. */
   parseConfig(raw: unknown): Config;
   init(config: Config): State;
