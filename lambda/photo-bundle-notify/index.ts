@@ -1,8 +1,9 @@
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { SNSClient } from '@aws-sdk/client-sns';
 import type { BatchJobStateChangeEvent } from '../shared/batch-event';
+import { BundleCompletion, COMPLETION_MESSAGE_TYPE, completionRecordKey, MAX_LISTED_FAILURES, publishCompletion } from '../shared/photo-bundle-completion';
 import { readJson, readText } from '../shared/s3-objects';
 
 /**
@@ -13,36 +14,6 @@ import { readJson, readText } from '../shared/s3-objects';
  * count and failures; with SES configured and `notify.email` in the message, it also sends an e-mail.
  * The message is kept at `jobs/{jobId}/completion.json`, so re-sending a finished event returns it.
  */
-
-/** Failures listed in the message itself (SNS allows 256 KiB); the manifest has them all. */
-export const MAX_LISTED_FAILURES = 100;
-export const COMPLETION_MESSAGE_TYPE = 'photo-bundle.completed';
-
-export interface BundleFailure {
-  readonly name: string;
-  readonly url: string;
-  readonly error: string;
-}
-
-export interface BundleCompletion {
-  readonly type: typeof COMPLETION_MESSAGE_TYPE;
-  readonly status: 'READY' | 'FAILED';
-  readonly eventId: string;
-  readonly jobId: string;
-  readonly batchJobId: string;
-  /** The ZIP, when READY. */
-  readonly archive: { readonly bucket: string; readonly key: string; readonly bytes: number } | null;
-  /** The worker's manifest (entries with sha256, all failures), when it wrote one. */
-  readonly manifest: { readonly bucket: string; readonly key: string } | null;
-  readonly photos: number;
-  readonly succeeded: number;
-  readonly failed: number;
-  /** At most MAX_LISTED_FAILURES; `failuresTruncated` says when more are in the manifest. */
-  readonly failures: BundleFailure[];
-  readonly failuresTruncated: boolean;
-  readonly reason?: string;
-  readonly completedAt: string;
-}
 
 /** The staged input of a bundle job (lambda/queue-submit/photo-bundle.ts writes it). */
 interface StagedBundleInput {
@@ -73,10 +44,6 @@ export interface NotifyDeps {
   /** Set when e-mail is enabled on the stack. */
   readonly email?: { readonly ses: SESv2Client; readonly from: string };
   readonly now?: () => Date;
-}
-
-export function completionRecordKey(jobId: string): string {
-  return `jobs/${jobId}/completion.json`;
 }
 
 /** Builds, publishes and records the completion of one bundle job; undefined for events it does not handle. */
@@ -129,22 +96,6 @@ export async function notifyCompletion(event: BatchJobStateChangeEvent, deps: No
   await publishCompletion(completion, deps);
   if (deps.email && input.notify?.email) await sendEmail(completion, input.notify.email, deps.email);
   return completion;
-}
-
-/** Publishes a completion on the platform topic (also used to answer a re-sent, finished event). */
-export async function publishCompletion(completion: BundleCompletion, deps: Pick<NotifyDeps, 'sns' | 'topicArn'>): Promise<void> {
-  await deps.sns.send(
-    new PublishCommand({
-      TopicArn: deps.topicArn,
-      Subject: `Photo bundle ${completion.eventId}: ${completion.status}`.slice(0, 100),
-      Message: JSON.stringify(completion),
-      MessageAttributes: {
-        type: { DataType: 'String', StringValue: COMPLETION_MESSAGE_TYPE },
-        status: { DataType: 'String', StringValue: completion.status },
-        eventId: { DataType: 'String', StringValue: completion.eventId },
-      },
-    }),
-  );
 }
 
 async function sendEmail(c: BundleCompletion, to: string, email: NonNullable<NotifyDeps['email']>): Promise<void> {

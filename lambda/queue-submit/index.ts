@@ -3,7 +3,8 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
 import { BatchJobClient, IdempotencyConflictError, InvalidRequestError, JobIdConflictError, SubmitOptions, validateSubmitRequest } from '../../lib/client';
-import { photoBundleSubmission, PhotoBundleSettings } from './photo-bundle';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { photoBundleSubmission, PhotoBundleSettings, republishFinished } from './photo-bundle';
 
 export interface QueueSubmitDeps {
   readonly client: BatchJobClient;
@@ -20,7 +21,14 @@ export interface QueueSubmitDeps {
   readonly photoBundle?: PhotoBundleSettings;
 }
 
-export type RecordOutcome = { messageId: string; outcome: 'submitted' | 'duplicate' | 'dead-lettered' | 'retry'; jobId?: string; reason?: string };
+export type RecordOutcome = {
+  messageId: string;
+  outcome: 'submitted' | 'duplicate' | 'dead-lettered' | 'retry';
+  jobId?: string;
+  reason?: string;
+  /** Photo bundles: a duplicate of a finished bundle whose completion (the existing ZIP) was published again. */
+  republished?: boolean;
+};
 
 const MAX_REASON_LENGTH = 4096;
 
@@ -69,6 +77,10 @@ async function handleRecord(record: SQSRecord, deps: QueueSubmitDeps): Promise<R
   }
   try {
     const job = await deps.client.submit(request as Parameters<BatchJobClient['submit']>[0], options);
+    if (!job.created && deps.photoBundle) {
+      const again = await republishFinished(job.jobId, deps.photoBundle);
+      return { messageId, outcome: 'duplicate', jobId: job.jobId, republished: again !== undefined };
+    }
     return { messageId, outcome: job.created ? 'submitted' : 'duplicate', jobId: job.jobId };
   } catch (err) {
     if (err instanceof InvalidRequestError) return deadLetter(record, deps, `refused: ${err.message}`);
@@ -136,6 +148,7 @@ function depsFromEnv(): QueueSubmitDeps {
         downloadConcurrency: Number(process.env.BUNDLE_DOWNLOAD_CONCURRENCY ?? '5'),
         inputBucket: env('INPUT_BUCKET'),
         s3: new S3Client({}),
+        completions: process.env.NOTIFICATION_TOPIC_ARN ? { sns: new SNSClient({}), topicArn: process.env.NOTIFICATION_TOPIC_ARN } : undefined,
       }
       : undefined,
   };

@@ -1,6 +1,9 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { SNSClient } from '@aws-sdk/client-sns';
 import { z } from 'zod';
 import { FieldError, InvalidRequestError, issuesToFieldErrors, SubmitOptions, SubmitRequestInput } from '../../lib/client';
+import { readJson } from '../shared/s3-objects';
+import { BundleCompletion, completionRecordKey, publishCompletion } from '../shared/photo-bundle-completion';
 
 /**
  * The photo-bundle message (PhotoBundlesStack's queue) and how it becomes a `bundle-photos` job.
@@ -71,8 +74,23 @@ export interface PhotoBundleSettings {
   readonly downloadConcurrency: number;
   /** The platform's input bucket (manifests are read from it). */
   readonly inputBucket: string;
-  /** Reads `manifestKey` objects. */
+  /** Reads `manifestKey` objects and completion records. */
   readonly s3: S3Client;
+  /** The platform topic: a re-sent event whose bundle is finished gets its completion message again. @default - not re-published */
+  readonly completions?: { readonly sns: SNSClient; readonly topicArn: string };
+}
+
+/**
+ * A re-sent event whose bundle already finished: publishes the recorded completion (the existing ZIP's
+ * location) again instead of bundling anew. Returns it, or undefined while the bundle is still queued or
+ * running (its completion follows by itself then).
+ */
+export async function republishFinished(jobId: string, settings: PhotoBundleSettings): Promise<BundleCompletion | undefined> {
+  if (!settings.completions) return undefined;
+  const completion = await readJson<BundleCompletion>(settings.s3, settings.inputBucket, completionRecordKey(jobId));
+  if (!completion) return undefined;
+  await publishCompletion(completion, settings.completions);
+  return completion;
 }
 
 /** The staged input of a bundle job: the worker's `{files}` plus what the completion notifier needs. */

@@ -164,9 +164,12 @@ export class PhotoBundlesStack extends Stack {
         MESSAGE_FORMAT: 'photo-bundle',
         BUNDLE_DESTINATION_BUCKET: props.r2Bucket,
         BUNDLE_DOWNLOAD_CONCURRENCY: String(concurrency),
+        NOTIFICATION_TOPIC_ARN: props.notificationTopic.topicArn,
       },
     });
     props.inputBucket.grantRead(this.messages.submitFunction, `${BUNDLE_MANIFEST_PREFIX}*`);
+    // A re-sent finished event: its recorded completion (under jobs/, already readable) goes out again.
+    props.notificationTopic.grantPublish(this.messages.submitFunction);
 
     // Completion: Batch job state change of this queue -> notifier -> the platform's topic (+ SES).
     this.notifyDeadLetterQueue = new sqs.Queue(this, 'NotifyDeadLetterQueue', {
