@@ -29,7 +29,7 @@ export const DEFAULT_BUNDLE_JOB_TIMEOUT = Duration.hours(1);
 export const BUNDLE_JOB_NAME_PREFIX = 'bundle';
 /** Manifests (`manifestKey`) live under this prefix of the input bucket (lambda/queue-submit/photo-bundle.ts). */
 export const BUNDLE_MANIFEST_PREFIX = 'photo-manifests/';
-/** Namespace of the EMF metrics bundle-photos emits (containers/worker/src/operations/photos/metrics.ts). */
+/** Namespace of the EMF metrics bundle-photos emits (containers/worker/src/operations/bundle-metrics.ts). */
 export const BUNDLE_METRIC_NAMESPACE = 'CdkBatchPlatform/PhotoBundles';
 
 export interface PhotoBundlesStackProps extends StackProps {
@@ -254,7 +254,7 @@ export class PhotoBundlesStack extends Stack {
     this.addOutputs();
   }
 
-  /** A bundle-photos EMF metric (see containers/worker/src/operations/photos/metrics.ts). */
+  /** A bundle-photos EMF metric (see containers/worker/src/operations/bundle-metrics.ts). */
   public metricBundle(metricName: 'Bundles' | 'BundleFailures' | 'BundleSeconds' | 'DownloadBytesPerSecond', options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: BUNDLE_METRIC_NAMESPACE,
