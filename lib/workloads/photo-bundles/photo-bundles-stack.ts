@@ -26,6 +26,8 @@ export const DEFAULT_BUNDLE_DOWNLOAD_CONCURRENCY = 5;
 export const BUNDLE_JOB_CPU = 2;
 export const BUNDLE_JOB_MEMORY = Size.gibibytes(4);
 export const DEFAULT_BUNDLE_JOB_TIMEOUT = Duration.hours(1);
+/** A bundle with a few dead links is still delivered (failures listed); above this share of failed photos it is not. */
+export const DEFAULT_MAX_FAILED_PHOTO_RATIO = 0.25;
 export const BUNDLE_JOB_NAME_PREFIX = 'bundle';
 /** Manifests (`manifestKey`) live under this prefix of the input bucket (lambda/queue-submit/photo-bundle.ts). */
 export const BUNDLE_MANIFEST_PREFIX = 'photo-manifests/';
@@ -67,6 +69,12 @@ export interface PhotoBundlesStackProps extends StackProps {
   /** @default Duration.hours(1) */
   readonly jobTimeout?: Duration;
   /**
+   * Largest share of photos that may fail (404, 500, timeouts) for the ZIP still to be written; the
+   * completion message lists the failures either way.
+   * @default 0.25
+   */
+  readonly maxFailedPhotoRatio?: number;
+  /**
    * Verified SES identity to send "your bundle is ready" e-mails from, to a message's `notify.email`.
    * @default - no e-mail
    */
@@ -102,6 +110,8 @@ export class PhotoBundlesStack extends Stack {
     checkInteger(this, 'maxvCpus', maxvCpus, BUNDLE_JOB_CPU);
     checkInteger(this, 'downloadConcurrency', concurrency, 1);
     checkRange(this, 'downloadConcurrency', concurrency, 1, 64);
+    const maxFailedRatio = props.maxFailedPhotoRatio ?? DEFAULT_MAX_FAILED_PHOTO_RATIO;
+    checkRange(this, 'maxFailedPhotoRatio', maxFailedRatio, 0, 1);
     if (!Token.isUnresolved(props.r2Bucket) && !/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(props.r2Bucket)) {
       throw propError(this, 'r2Bucket', props.r2Bucket, 'an R2 bucket name: 3-63 lower-case letters, digits or -');
     }
@@ -145,6 +155,7 @@ export class PhotoBundlesStack extends Stack {
       environment: {
         OUTPUT_S3_ENDPOINT: r2Endpoint,
         OUTPUT_S3_REGION: 'auto',
+        MAX_REJECT_RATIO: String(maxFailedRatio),
       },
       secrets: {
         OUTPUT_S3_ACCESS_KEY_ID: batch.Secret.fromSecretsManager(this.r2CredentialsSecret, 'accessKeyId'),

@@ -66,6 +66,8 @@ test('the job definition has 2 vCPU / 4 GiB, the R2 endpoint in its environment 
   expect(container.ResourceRequirements).toEqual(expect.arrayContaining([{ Type: 'VCPU', Value: '2' }, { Type: 'MEMORY', Value: '4096' }]));
   const envNames = container.Environment.map((e: { Name: string }) => e.Name);
   expect(envNames).toEqual(expect.arrayContaining(['OUTPUT_S3_ENDPOINT', 'OUTPUT_S3_REGION']));
+  // A bundle with a few dead links is still delivered: up to 25% failed photos by default.
+  expect(container.Environment).toContainEqual({ Name: 'MAX_REJECT_RATIO', Value: '0.25' });
   expect(envNames.some((n: string) => /ACCESS_KEY/.test(n))).toBe(false);
   expect(container.Secrets.map((s: { Name: string }) => s.Name).sort()).toEqual(['OUTPUT_S3_ACCESS_KEY_ID', 'OUTPUT_S3_SECRET_ACCESS_KEY']);
   expect(container.Environment.find((e: { Name: string }) => e.Name === 'OUTPUT_S3_ENDPOINT').Value).toEqual({ Ref: 'R2Endpoint' });
