@@ -262,7 +262,7 @@ export class PhotoBundlesStack extends Stack {
     });
 
     this.dashboard = this.buildDashboard(props);
-    this.addOutputs();
+    this.addOutputs(props);
   }
 
   /** A bundle-photos EMF metric (see containers/worker/src/operations/bundle-metrics.ts). */
@@ -316,7 +316,10 @@ export class PhotoBundlesStack extends Stack {
     return dashboard;
   }
 
-  private addOutputs(): void {
+  /** `batchctl --stack PhotoBundles-<stage>` reads JobQueueArn, JobDefinitionArn, InputBucketName and OutputBucketName. */
+  private addOutputs(props: PhotoBundlesStackProps): void {
+    new CfnOutput(this, 'InputBucketName', { value: props.inputBucket.bucketName, description: 'Platform input bucket (staged inputs, photo-manifests/)' });
+    new CfnOutput(this, 'OutputBucketName', { value: props.r2Bucket, description: 'The R2 bucket the ZIPs go to' });
     new CfnOutput(this, 'BundleQueueUrl', { value: this.messages.queue.queueUrl, description: 'SQS queue: one photo-bundle message per event' });
     new CfnOutput(this, 'BundleQueueArn', { value: this.messages.queue.queueArn, description: 'For the sender policy (sqs:SendMessage)' });
     new CfnOutput(this, 'BundleDeadLetterQueueUrl', { value: this.messages.deadLetterQueue.queueUrl, description: 'Refused messages with their failure-reason' });
