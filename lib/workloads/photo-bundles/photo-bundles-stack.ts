@@ -316,9 +316,11 @@ export class PhotoBundlesStack extends Stack {
     return dashboard;
   }
 
-  /** `batchctl --stack PhotoBundles-<stage>` reads JobQueueArn, JobDefinitionArn, InputBucketName and OutputBucketName. */
+  /**
+   * `batchctl --stack PhotoBundles-<stage>` reads JobQueueArn, JobDefinitionArn and OutputBucketName; the
+   * input bucket is the platform's (an output re-exporting an import is cfn-lint W6001): BATCH_INPUT_BUCKET.
+   */
   private addOutputs(props: PhotoBundlesStackProps): void {
-    new CfnOutput(this, 'InputBucketName', { value: props.inputBucket.bucketName, description: 'Platform input bucket (staged inputs, photo-manifests/)' });
     new CfnOutput(this, 'OutputBucketName', { value: props.r2Bucket, description: 'The R2 bucket the ZIPs go to' });
     new CfnOutput(this, 'BundleQueueUrl', { value: this.messages.queue.queueUrl, description: 'SQS queue: one photo-bundle message per event' });
     new CfnOutput(this, 'BundleQueueArn', { value: this.messages.queue.queueArn, description: 'For the sender policy (sqs:SendMessage)' });
