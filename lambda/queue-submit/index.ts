@@ -1,7 +1,10 @@
+import { S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
-import { BatchJobClient, IdempotencyConflictError, InvalidRequestError, JobIdConflictError, validateSubmitRequest } from '../../lib/client';
+import { BatchJobClient, IdempotencyConflictError, InvalidRequestError, JobIdConflictError, SubmitOptions, validateSubmitRequest } from '../../lib/client';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { photoBundleSubmission, PhotoBundleSettings, republishFinished } from './photo-bundle';
 
 export interface QueueSubmitDeps {
   readonly client: BatchJobClient;
@@ -11,9 +14,21 @@ export interface QueueSubmitDeps {
   readonly maxReceiveCount: number;
   /** SubmitJob calls in flight in this invocation. */
   readonly concurrency: number;
+  /**
+   * Set when the queue carries photo-bundle messages (PhotoBundlesStack): each message is converted to
+   * a `bundle-photos` submit request first (./photo-bundle.ts). @default - messages are submit requests
+   */
+  readonly photoBundle?: PhotoBundleSettings;
 }
 
-export type RecordOutcome = { messageId: string; outcome: 'submitted' | 'duplicate' | 'dead-lettered' | 'retry'; jobId?: string; reason?: string };
+export type RecordOutcome = {
+  messageId: string;
+  outcome: 'submitted' | 'duplicate' | 'dead-lettered' | 'retry';
+  jobId?: string;
+  reason?: string;
+  /** Photo bundles: a duplicate of a finished bundle whose completion (the existing ZIP) was published again. */
+  republished?: boolean;
+};
 
 const MAX_REASON_LENGTH = 4096;
 
@@ -44,25 +59,44 @@ async function handleRecord(record: SQSRecord, deps: QueueSubmitDeps): Promise<R
   } catch {
     return deadLetter(record, deps, 'invalid message: the body must be a JSON object with the submit request fields');
   }
-  const request = { ...body, clientToken: body.clientToken ?? messageId };
+  let request: Record<string, unknown>;
+  let options: SubmitOptions = {};
   try {
+    if (deps.photoBundle) {
+      const bundle = await photoBundleSubmission(body, deps.photoBundle);
+      request = bundle.request as Record<string, unknown>;
+      options = bundle.options;
+    } else {
+      request = { ...body, clientToken: body.clientToken ?? messageId };
+    }
     // The submission policy, before anything is staged: a refused message goes to the DLQ with every field error.
     validateSubmitRequest(request);
   } catch (err) {
-    return deadLetter(record, deps, `invalid message: ${(err as Error).message}`);
+    if (err instanceof InvalidRequestError) return deadLetter(record, deps, `invalid message: ${err.message}`);
+    return retryOrDeadLetter(record, deps, err);
   }
   try {
-    const job = await deps.client.submit(request as Parameters<BatchJobClient['submit']>[0]);
+    const job = await deps.client.submit(request as Parameters<BatchJobClient['submit']>[0], options);
+    if (!job.created && deps.photoBundle) {
+      const again = await republishFinished(job.jobId, deps.photoBundle);
+      return { messageId, outcome: 'duplicate', jobId: job.jobId, republished: again !== undefined };
+    }
     return { messageId, outcome: job.created ? 'submitted' : 'duplicate', jobId: job.jobId };
   } catch (err) {
     if (err instanceof InvalidRequestError) return deadLetter(record, deps, `refused: ${err.message}`);
     // A retry cannot resolve a conflict: the id or the token belongs to another request.
     if (err instanceof JobIdConflictError || err instanceof IdempotencyConflictError) return deadLetter(record, deps, `conflict: ${err.message}`);
-    const receives = Number(record.attributes?.ApproximateReceiveCount ?? '1');
-    if (receives >= deps.maxReceiveCount) return deadLetter(record, deps, `gave up after ${receives} receives: ${(err as Error).message}`);
-    console.warn(JSON.stringify({ level: 'warn', messageId, receives, message: `will retry: ${(err as Error).message}` }));
-    return { messageId, outcome: 'retry', reason: (err as Error).message };
+    return retryOrDeadLetter(record, deps, err);
   }
+}
+
+/** A transient failure: SQS redelivers the message, and on its last receive it goes to the DLQ with the reason. */
+async function retryOrDeadLetter(record: SQSRecord, deps: QueueSubmitDeps, err: unknown): Promise<RecordOutcome> {
+  const messageId = record.messageId;
+  const receives = Number(record.attributes?.ApproximateReceiveCount ?? '1');
+  if (receives >= deps.maxReceiveCount) return deadLetter(record, deps, `gave up after ${receives} receives: ${(err as Error).message}`);
+  console.warn(JSON.stringify({ level: 'warn', messageId, receives, message: `will retry: ${(err as Error).message}` }));
+  return { messageId, outcome: 'retry', reason: (err as Error).message };
 }
 
 async function deadLetter(record: SQSRecord, deps: QueueSubmitDeps, reason: string): Promise<RecordOutcome> {
@@ -108,6 +142,15 @@ function depsFromEnv(): QueueSubmitDeps {
     deadLetterQueueUrl: env('DLQ_URL'),
     maxReceiveCount: Number(process.env.MAX_RECEIVE_COUNT ?? '3'),
     concurrency: Number(process.env.SUBMIT_CONCURRENCY ?? '5'),
+    photoBundle: process.env.MESSAGE_FORMAT === 'photo-bundle'
+      ? {
+        destinationBucket: env('BUNDLE_DESTINATION_BUCKET'),
+        downloadConcurrency: Number(process.env.BUNDLE_DOWNLOAD_CONCURRENCY ?? '5'),
+        inputBucket: env('INPUT_BUCKET'),
+        s3: new S3Client({}),
+        completions: process.env.NOTIFICATION_TOPIC_ARN ? { sns: new SNSClient({}), topicArn: process.env.NOTIFICATION_TOPIC_ARN } : undefined,
+      }
+      : undefined,
   };
 }
 

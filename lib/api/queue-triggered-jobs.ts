@@ -45,6 +45,12 @@ export interface QueueTriggeredJobsProps {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * More environment for the submitting Lambda, e.g. `MESSAGE_FORMAT: 'photo-bundle'` with its settings
+   * (see lambda/queue-submit). Cannot replace the variables this construct sets.
+   * @default - none
+   */
+  readonly handlerEnvironment?: Record<string, string>;
 }
 
 /**
@@ -108,6 +114,7 @@ export class QueueTriggeredJobs extends Construct {
       timeout: FUNCTION_TIMEOUT,
       logRetention: props.logRetention,
       environment: {
+        ...this.checkedHandlerEnvironment(props.handlerEnvironment),
         ...jobClientEnvironment(props),
         DLQ_URL: this.deadLetterQueue.queueUrl,
         MAX_RECEIVE_COUNT: String(maxReceiveCount),
@@ -123,6 +130,14 @@ export class QueueTriggeredJobs extends Construct {
       maxConcurrency,
     });
     this.submitFunction.addEventSource(this.eventSource);
+  }
+
+  private checkedHandlerEnvironment(env: Record<string, string> = {}): Record<string, string> {
+    const reserved = ['JOB_QUEUE', 'JOB_DEFINITION', 'INPUT_BUCKET', 'DLQ_URL', 'MAX_RECEIVE_COUNT', 'SUBMIT_CONCURRENCY', 'FAIR_SHARE', 'JOB_NAME_PREFIX'];
+    for (const name of Object.keys(env)) {
+      if (reserved.includes(name)) throw propError(this, `handlerEnvironment.${name}`, env[name], `names other than ${reserved.join(', ')} (set from the other props)`, 'is set by this construct');
+    }
+    return env;
   }
 
   /** Lets a producer send job messages. */

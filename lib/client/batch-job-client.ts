@@ -96,8 +96,8 @@ export class BatchJobClient {
    * is derived from the token (and tenant), and an earlier job with that id is returned instead of
    * a second one. See docs/submitting.md "Idempotency" for how concurrent identical submits are serialized.
    */
-  public submit(request: SubmitRequestInput): Promise<SubmittedJob> {
-    return this.guard('SubmitJob', () => submission.submit(this.ctx, request));
+  public submit(request: SubmitRequestInput, options: submission.SubmitOptions = {}): Promise<SubmittedJob> {
+    return this.guard('SubmitJob', () => submission.submit(this.ctx, request, options));
   }
 
   /** Current state of a job, by platform job id or Batch job id. */

@@ -11,12 +11,23 @@ import { SubmitRequest, SubmitRequestInput } from './schema';
 import { retentionError, stageInput, stagingLocations, tagging } from './staging';
 import { MAX_SUBMIT_PAYLOAD_BYTES, S3Location, SubmittedJob } from './types';
 
+/** What only the calling code (never the request) may choose. */
+export interface SubmitOptions {
+  /**
+   * Where the worker writes its result (OUTPUT_S3_BUCKET / OUTPUT_S3_KEY) instead of
+   * `jobs/{jobId}/output/result.json` in the output bucket. For trusted callers such as a workload's
+   * queue handler that derives the key from a validated message; it is part of what an idempotent
+   * submit must match. @default - the staging output location
+   */
+  readonly output?: S3Location;
+}
+
 /**
  * Stages the input, then submits the job. With a `clientToken` the call is idempotent: the job id
  * is derived from the token (and tenant), and an earlier job with that id is returned instead of
  * a second one (see idempotency.ts for how concurrent identical submits are serialized).
  */
-export async function submit(ctx: ClientContext, request: SubmitRequestInput): Promise<SubmittedJob> {
+export async function submit(ctx: ClientContext, request: SubmitRequestInput, options: SubmitOptions = {}): Promise<SubmittedJob> {
   const req = validate(ctx, request);
   if (!ctx.jobDefinition) {
     throw new InvalidRequestError('BatchJobClient: a jobDefinition is required to submit', [{ field: 'jobDefinition', message: 'is required to submit' }]);
@@ -24,13 +35,16 @@ export async function submit(ctx: ClientContext, request: SubmitRequestInput): P
   const chosenId = req.jobId !== undefined;
   const jobId = req.jobId ?? (req.clientToken ? jobIdForToken(req.clientToken, req.tenantId) : randomUUID().replace(/-/g, ''));
   const jobName = req.jobName ?? `${ctx.jobNamePrefix}-${jobId}`;
-  const { input, output } = stagingLocations(ctx, jobId, req.inputKey);
+  const staging = stagingLocations(ctx, jobId, req.inputKey);
+  const input = staging.input;
+  const output = options.output ?? staging.output;
   const params = buildSubmitJob(ctx, req, jobId, jobName, input, output);
   await checkFairShare(ctx, req);
 
   const idempotent = req.clientToken !== undefined;
   // With a chosen job id the token is part of what must match: another token on the same id is another submission.
-  const hash = chosenId ? `${requestHash(req)}:${req.clientToken ?? ''}` : requestHash(req);
+  const outputPart = options.output ? `:${options.output.bucket}/${options.output.key}` : '';
+  const hash = (chosenId ? `${requestHash(req)}:${req.clientToken ?? ''}` : requestHash(req)) + outputPart;
   const tags = tagging(jobId, req.retentionDays);
   let lockHeld = false;
   if (idempotent) {

@@ -14,6 +14,20 @@ export const DEFAULT_NAT_GATEWAYS = 0;
 export const DEFAULT_FLOW_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
 
 const MAX_AZS_LIMIT = 6;
+/** Name of the subnet group with a route to the internet through NAT (egress mode only). */
+export const EGRESS_SUBNET_GROUP = 'BatchEgress';
+/** The only port the egress security group opens outbound: HTTPS. */
+export const EGRESS_HTTPS_PORT = 443;
+
+/** How many NAT gateways the egress mode creates: one (cheapest; the internet route lives in one AZ) or one per AZ. */
+export type NatGatewayMode = 'ONE' | 'PER_AZ';
+export const NAT_GATEWAY_MODES: readonly NatGatewayMode[] = ['ONE', 'PER_AZ'];
+
+/** Internet egress for the workloads that must reach the internet (photo downloads, third-party object stores, callbacks). */
+export interface BatchNetworkEgress {
+  /** One NAT gateway for all AZs, or one per AZ (survives an AZ outage; costs that many times more). */
+  readonly natGateways: NatGatewayMode;
+}
 
 /** Keys of `BatchNetwork.interfaceEndpoints`. */
 export type BatchInterfaceEndpointKey =
@@ -114,6 +128,15 @@ export interface BatchNetworkProps {
    * @default - true for a new VPC, false for a brought VPC
    */
   readonly createEndpoints?: boolean;
+  /**
+   * Egress mode of a new VPC: adds public subnets with NAT gateway(s), a separate `BatchEgress`
+   * subnet group routed through them and a security group whose only outbound rule is HTTPS (443).
+   * Only the workloads placed with `egressSubnetSelection` and `egressSecurityGroup` reach the
+   * internet; the `Batch` subnets stay isolated. Cannot be combined with `natGateways` (which gives
+   * every Batch subnet a NAT route).
+   * @default - none: no NAT gateway, no internet route
+   */
+  readonly egress?: BatchNetworkEgress;
 }
 
 /**
@@ -134,6 +157,16 @@ export class BatchNetwork extends Construct {
   public readonly interfaceEndpoints: Record<string, ec2.InterfaceVpcEndpoint> = {};
   /** S3 gateway endpoint, when endpoints are created. */
   public readonly s3Endpoint?: ec2.IGatewayVpcEndpoint;
+  /** Subnets with a NAT route, for workloads that must reach the internet (egress mode only). */
+  public readonly egressSubnetSelection?: ec2.SubnetSelection;
+  /**
+   * Security group for those workloads (egress mode only): no ingress, outbound HTTPS (443) only, to the
+   * internet through the NAT, the interface endpoints and S3. DNS needs no rule: security groups do not
+   * filter traffic to the Amazon-provided resolver.
+   */
+  public readonly egressSecurityGroup?: ec2.ISecurityGroup;
+  /** NAT gateways created (0 without egress). */
+  public readonly natGatewayCount: number;
   /** Flow-log group of a new VPC. */
   public readonly flowLogGroup?: logs.ILogGroup;
   /** The flow log of a new VPC. */
@@ -143,8 +176,10 @@ export class BatchNetwork extends Construct {
     super(scope, id);
     const brought = props.vpc !== undefined;
     const createEndpoints = props.createEndpoints ?? !brought;
-    const natGateways = props.natGateways ?? DEFAULT_NAT_GATEWAYS;
+    const maxAzs = props.maxAzs ?? DEFAULT_MAX_AZS;
+    const egressMode = props.egress?.natGateways;
     this.validate(props, brought, createEndpoints);
+    const natGateways = egressMode === 'ONE' ? 1 : egressMode === 'PER_AZ' ? maxAzs : (props.natGateways ?? DEFAULT_NAT_GATEWAYS);
 
     // The literal CIDR of a new VPC, when known, keeps the endpoint rule readable and checkable.
     let newVpcCidr: string | undefined;
@@ -155,19 +190,24 @@ export class BatchNetwork extends Construct {
       checkSubnetSelection(this, 'vpcSubnets', props.vpc, props.vpcSubnets);
       this.subnetSelection = props.vpcSubnets ?? defaultBroughtSubnets(props.vpc);
     } else {
+      // Without the egress mode, natGateways > 0 routes every Batch subnet through NAT (the older, all-or-nothing choice).
       const egress = natGateways > 0;
       const batchSubnets: ec2.SubnetConfiguration = {
         name: 'Batch',
-        subnetType: egress ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PRIVATE_ISOLATED,
+        subnetType: egress && !egressMode ? ec2.SubnetType.PRIVATE_WITH_EGRESS : ec2.SubnetType.PRIVATE_ISOLATED,
       };
       const ipAddresses = props.ipAddresses ?? ec2.IpAddresses.cidr(DEFAULT_VPC_CIDR);
       newVpcCidr = ipAddresses.allocateVpcCidr().cidrBlock;
       this.vpc = new ec2.Vpc(this, 'Vpc', {
         ipAddresses,
-        maxAzs: props.maxAzs ?? DEFAULT_MAX_AZS,
+        maxAzs,
         natGateways,
         subnetConfiguration: egress
-          ? [{ name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }, batchSubnets]
+          ? [
+            { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+            batchSubnets,
+            ...(egressMode ? [{ name: EGRESS_SUBNET_GROUP, subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }] : []),
+          ]
           : [batchSubnets],
         // Explicit so the result does not depend on the app's feature flags.
         restrictDefaultSecurityGroup: props.restrictDefaultSecurityGroup ?? false,
@@ -190,6 +230,20 @@ export class BatchNetwork extends Construct {
       description: 'AWS Batch compute: no inbound, outbound to the VPC endpoints or NAT',
       allowAllOutbound: true,
     });
+    this.natGatewayCount = brought ? 0 : natGateways;
+
+    if (egressMode) {
+      this.egressSubnetSelection = { subnetGroupName: EGRESS_SUBNET_GROUP };
+      const egressSecurityGroup = new ec2.SecurityGroup(this, 'EgressSecurityGroup', {
+        vpc: this.vpc,
+        description: 'Batch compute that must reach the internet: no inbound, outbound HTTPS only',
+        allowAllOutbound: false,
+      });
+      // HTTPS to anywhere covers the internet (through NAT), the interface endpoints (VPC CIDR) and the
+      // S3 gateway endpoint (a prefix list). Plain HTTP and every other port stay closed.
+      egressSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(EGRESS_HTTPS_PORT), 'HTTPS to the internet, the VPC endpoints and S3');
+      this.egressSecurityGroup = egressSecurityGroup;
+    }
 
     if (createEndpoints) {
       const endpointSecurityGroup = new ec2.SecurityGroup(this, 'EndpointSecurityGroup', {
@@ -222,7 +276,8 @@ export class BatchNetwork extends Construct {
       this.s3Endpoint = new ec2.GatewayVpcEndpoint(this, 'S3Endpoint', {
         vpc: this.vpc,
         service: ec2.GatewayVpcEndpointAwsService.S3,
-        subnets: [this.subnetSelection],
+        // Egress subnets too: S3 traffic of internet-facing jobs must not pay NAT data processing.
+        subnets: this.egressSubnetSelection ? [this.subnetSelection, this.egressSubnetSelection] : [this.subnetSelection],
       });
     } else if (!brought && natGateways === 0) {
       Annotations.of(this).addWarningV2(
@@ -247,6 +302,15 @@ export class BatchNetwork extends Construct {
         throw propError(this, 'natGateways', props.natGateways, 'a whole number >= 0');
       }
     }
+    if (props.egress !== undefined) {
+      const mode = (props.egress as Partial<BatchNetworkEgress>).natGateways;
+      if (!NAT_GATEWAY_MODES.includes(mode as NatGatewayMode)) {
+        throw propError(this, 'egress.natGateways', mode, NAT_GATEWAY_MODES.map((m) => `'${m}'`).join(' or '));
+      }
+      if (props.natGateways !== undefined && props.natGateways !== 0) {
+        throw propError(this, 'natGateways', props.natGateways, "0 or unset with `egress` (egress creates its own NAT gateways for the BatchEgress subnets only)", 'conflicts with egress');
+      }
+    }
     if (brought) {
       const newVpcOnly: Array<[keyof BatchNetworkProps, unknown]> = [
         ['maxAzs', props.maxAzs],
@@ -254,6 +318,7 @@ export class BatchNetwork extends Construct {
         ['natGateways', props.natGateways],
         ['flowLogRetention', props.flowLogRetention],
         ['restrictDefaultSecurityGroup', props.restrictDefaultSecurityGroup],
+        ['egress', props.egress],
       ];
       for (const [prop, value] of newVpcOnly) {
         if (value !== undefined) {

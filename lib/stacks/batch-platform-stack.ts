@@ -55,6 +55,7 @@ export class BatchPlatformStack extends Stack {
 
     this.network = new BatchNetwork(this, 'Network', {
       natGateways: config.natGateways,
+      egress: config.egress ? { natGateways: config.egress } : undefined,
       enableSsmEndpoints: config.ssmEndpoints,
       flowLogRetention: config.logRetention,
       removalPolicy: config.removalPolicy,

@@ -1,13 +1,15 @@
-import { App, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { App, RemovalPolicy, StackProps, Validations } from 'aws-cdk-lib';
 import { BatchPlatformStack } from './batch-platform-stack';
 import { StageConfig } from './stage-config';
 import { ChunkedProcessingStack } from '../workflow/chunked-processing-stack';
+import { PhotoBundlesStack } from '../workloads/photo-bundles/photo-bundles-stack';
 import { RoadMetricsStack } from '../workloads/road-metrics/road-metrics-stack';
 
 export interface PlatformStacks {
   readonly platform: BatchPlatformStack;
   readonly workflow: ChunkedProcessingStack;
   readonly roadMetrics?: RoadMetricsStack;
+  readonly photoBundles?: PhotoBundlesStack;
 }
 
 /**
@@ -52,7 +54,32 @@ export function addPlatformStacks(app: App, config: StageConfig): PlatformStacks
         removalPolicy: config.removalPolicy === RemovalPolicy.RETAIN ? RemovalPolicy.RETAIN : RemovalPolicy.SNAPSHOT,
       })
     : undefined;
-  return { platform, workflow, roadMetrics };
+  const photoBundles = config.photoBundles ? addPhotoBundles(app, config, platform, env, tags) : undefined;
+  return { platform, workflow, roadMetrics, photoBundles };
+}
+
+function addPhotoBundles(app: App, config: StageConfig, platform: BatchPlatformStack, env: StackProps['env'], tags: Record<string, string>): PhotoBundlesStack {
+  const bundles = config.photoBundles!;
+  const network = platform.network;
+  if (!network.egressSubnetSelection || !network.egressSecurityGroup) {
+    throw new Error(`stage ${config.stage}: photoBundles needs internet egress (photos, R2); allowed: set egress to 'ONE' or 'PER_AZ' in STAGES.${config.stage}`);
+  }
+  return new PhotoBundlesStack(app, `PhotoBundles-${config.stage}`, {
+    env,
+    tags,
+    description: `cdk-batch-platform: photo-bundles workload (${config.stage})`,
+    stage: config.stage,
+    vpc: network.vpc,
+    egressSubnets: network.egressSubnetSelection,
+    egressSecurityGroup: network.egressSecurityGroup,
+    inputBucket: platform.buckets.inputBucket,
+    notificationTopic: platform.notifications.topic,
+    alarmTopic: platform.monitoring.operationsTopic,
+    r2Bucket: bundles.r2Bucket,
+    maxvCpus: bundles.maxvCpus,
+    architecture: bundles.architecture,
+    logRetention: config.logRetention,
+  });
 }
 
 /** Runs cdk-nag's AwsSolutions pack on every synth: an unacknowledged finding fails it. */

@@ -1,5 +1,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type { ComputeArchitecture } from '../compute/instance-presets';
+import type { NatGatewayMode } from '../network/batch-network';
 
 /** Names of the stages this app knows; `cdk synth -c stage=<name>` picks one. */
 export const STAGE_NAMES = ['dev', 'prod'] as const;
@@ -33,6 +35,22 @@ export interface StageConfig {
   readonly schedules: readonly ScheduledJobConfig[];
   /** The road-metrics workload (`RoadMetrics-<stage>`); absent: not deployed in this stage. */
   readonly roadMetrics?: RoadMetricsStageConfig;
+  /**
+   * Internet egress for the workloads that need it (BatchNetwork egress mode: NAT gateway(s), BatchEgress
+   * subnets, HTTPS-only security group); absent: no NAT, no internet route. Needed by `photoBundles`.
+   */
+  readonly egress?: NatGatewayMode;
+  /** The photo-bundles workload (`PhotoBundles-<stage>`); absent: not deployed in this stage. */
+  readonly photoBundles?: PhotoBundlesStageConfig;
+}
+
+/** The photo-bundles workload of a stage (see docs/workloads/photo-bundles.md). */
+export interface PhotoBundlesStageConfig {
+  /** The R2 bucket the ZIPs go to; the R2 endpoint is a deploy-time parameter (R2Endpoint). */
+  readonly r2Bucket: string;
+  /** Upper bound of the bundle compute environments. */
+  readonly maxvCpus: number;
+  readonly architecture: ComputeArchitecture;
 }
 
 /** The road-metrics workload of a stage: an Aurora Serverless v2 cluster made for it, and a budget. */
@@ -81,6 +99,10 @@ export const STAGES: Record<StageName, StageConfig> = {
     jobTimeoutMinutes: 60,
     schedules: [],
     roadMetrics: { minCapacity: 0, maxCapacity: 2, monthlyBudgetUsd: 100 },
+    // Photo bundles start in dev: one NAT gateway (about $36.50 a month) lets the seed's app try the whole
+    // path against a dev R2 bucket without giving prod an internet route before the workload is proven.
+    egress: 'ONE',
+    photoBundles: { r2Bucket: 'photo-bundles-dev', maxvCpus: 100, architecture: 'X86_64' },
   },
   prod: {
     stage: 'prod',

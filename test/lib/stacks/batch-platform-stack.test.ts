@@ -47,9 +47,23 @@ describe('BatchPlatformStack', () => {
     });
   });
 
-  test('has no NAT gateway: Batch reaches AWS through VPC endpoints', () => {
-    devTemplate.resourceCountIs('AWS::EC2::NatGateway', 0);
+  test('prod has no NAT gateway: Batch reaches AWS through VPC endpoints', () => {
+    prodTemplate.resourceCountIs('AWS::EC2::NatGateway', 0);
+    prodTemplate.resourceCountIs('AWS::EC2::VPCEndpoint', 10);
+  });
+
+  test("dev's one NAT gateway (egress for photo bundles) leaves the platform's own Batch subnets isolated", () => {
+    devTemplate.resourceCountIs('AWS::EC2::NatGateway', 1);
     devTemplate.resourceCountIs('AWS::EC2::VPCEndpoint', 7);
+    const natTables = Object.values(devTemplate.findResources('AWS::EC2::Route', { Properties: { NatGatewayId: Match.anyValue() } })).map(
+      (r) => (r.Properties.RouteTableId as { Ref: string }).Ref,
+    );
+    const batchSubnets = dev.network.vpc.selectSubnets(dev.network.subnetSelection).subnets;
+    expect(batchSubnets.length).toBeGreaterThan(0);
+    for (const subnet of batchSubnets) {
+      expect(natTables).not.toContain(dev.getLogicalId(subnet.node.findChild('RouteTable') as never));
+    }
+    expect(natTables).toHaveLength(dev.network.vpc.selectSubnets(dev.network.egressSubnetSelection!).subnets.length);
   });
 
   test('a Fargate queue with Fargate Spot first and its own job definition', () => {

@@ -19,6 +19,7 @@ import {
   stagedPartsIntact,
 } from './photos/staged-upload';
 import { ZipState, ZipWriter } from './photos/zip-writer';
+import { withBundleMetrics } from './bundle-metrics';
 import { bundlePhotosConfigSchema } from './declarations';
 import type { CustomOperation, CustomRunContext, CustomRunResult } from './types';
 
@@ -374,7 +375,7 @@ export const bundlePhotos: CustomOperation<BundlePhotosConfig> = {
     }
     return parsed.data;
   },
-  run,
+  run: withBundleMetrics(run),
   mergeDocuments(a, b) {
     const x = a as unknown as BundleManifest;
     const y = b as unknown as BundleManifest;
