@@ -187,7 +187,8 @@ test('one message -> one valid ZIP in the R2 stand-in with every good photo once
     batch: m.batch,
     secrets,
     batchJobId: job.batchJobId,
-    hostEnvironment: { ...(motoEnv() as Record<string, string>), OUTPUT_S3_FORCE_PATH_STYLE: 'true' },
+    // The photo server is on loopback: the operator's switch (never settable by a message) allows it here.
+    hostEnvironment: { ...(motoEnv() as Record<string, string>), OUTPUT_S3_FORCE_PATH_STYLE: 'true', PHOTOS_ALLOW_PRIVATE_HOSTS: 'true' },
   });
   expect({ exitCode: run.exitCode, stderr: run.exitCode === 0 ? '' : run.stderr }).toEqual({ exitCode: 0, stderr: '' });
   const emf = run.stdout.split('\n').filter((l) => l.includes('"CdkBatchPlatform/PhotoBundles"')).map((l) => JSON.parse(l));
