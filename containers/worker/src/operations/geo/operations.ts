@@ -259,9 +259,10 @@ function inBbox(p: number[], [w, s, e, n]: BBox): boolean {
 export type MeasureConfig = z.infer<typeof measureConfigSchema>;
 
 /**
- * turf's measures: `area` is the spherical-excess area on a sphere of radius 6 378 137 m (WGS 84's
- * semi-major axis); `length` sums haversine great-circle distances on a sphere of radius 6 371 008.8 m.
- * Both are geodesic on a sphere, not on the ellipsoid: within about 0.5 % of ellipsoidal values.
+ * turf's measures, both geodesic on a sphere of radius 6 371 008.8 m (the mean Earth radius), not on the
+ * WGS 84 ellipsoid: `area` is the spherical polygon area (edges as great-circle-like segments in
+ * longitude, exact for longitude/latitude rectangles); `length` sums haversine great-circle distances.
+ * They differ from ellipsoidal values by up to about 0.5 % depending on latitude.
  */
 export function geodesicMeasures(f: Feature<Geometry>): { area: number; length: number } {
   return { area: area(f), length: length(f, { units: 'meters' }) };
