@@ -5,9 +5,9 @@
  *   0x1E before each) becomes JSON lines by turning each 0x1E into a space: same length, so byte
  *   offsets and chunk ranges stay those of the object (0x1E can never be part of valid JSON text).
  * - A FeatureCollection (`geojson`) is rewritten, streaming, into one feature per line at the feature's
- *   own byte offset: the bytes around the features (the collection's other members, the brackets) become
- *   spaces, line breaks inside a feature become spaces, and each comma between two features becomes the
- *   line break. Only JSON's lexical structure (strings, escapes, nesting) is tracked; every feature is
+ *   own byte offset: every byte around the features (the collection's other members, brackets, commas,
+ *   white space) becomes a line break, so each feature starts a line and the rest are empty lines the
+ *   scanner skips; line breaks inside a feature become spaces. Only JSON's lexical structure (strings, escapes, nesting) is tracked; every feature is
  *   still parsed by the scanner's JSON parser, so a malformed one is a reject at its offset. Memory is one
  *   source buffer, whatever the collection's size. The stream state depends on everything before, so a
  *   FeatureCollection is read whole (no byte-range chunks), like a gzip object.
@@ -54,7 +54,6 @@ export async function* textSequenceLines(source: AsyncIterable<Buffer>): AsyncIt
 
 /** Longest top-level member name or `type` value kept while scanning (longer ones are not ours). */
 const MAX_CAPTURE = 64;
-const BLANK_PIECE = 64 * 1024;
 
 function isSpace(b: number): boolean {
   return b === SP || b === NL || b === CR || b === TAB;
@@ -74,10 +73,6 @@ export async function* featureCollectionLines(source: AsyncIterable<Buffer>, nam
   let typeValue: string | undefined;
   let featuresFound = false;
   let inFeatures = false;
-  // Blanks before the first feature are only counted: they are written with it, so an empty collection
-  // gives no line at all (a line of spaces would be a reject).
-  let pendingBlanks = 0;
-  let anyFeature = false;
 
   const notCollection = (why: string) =>
     new Error(`${name}: not a GeoJSON FeatureCollection: ${why}; give {"type":"FeatureCollection","features":[...]} or use INPUT_FORMAT geojsonseq for one Feature per line`);
@@ -85,10 +80,6 @@ export async function* featureCollectionLines(source: AsyncIterable<Buffer>, nam
   for await (const buf of source) {
     const out = Buffer.allocUnsafe(buf.length);
     let o = 0;
-    const blank = () => {
-      if (anyFeature) out[o++] = SP;
-      else pendingBlanks++;
-    };
     for (let i = 0; i < buf.length; i++) {
       const b = buf[i];
       if (inFeatures) {
@@ -101,25 +92,16 @@ export async function* featureCollectionLines(source: AsyncIterable<Buffer>, nam
           continue;
         }
         if (depth === 2) {
-          if (isSpace(b)) {
-            blank();
-            continue;
-          }
-          if (b === COMMA) {
+          // Between features: white space, the separating commas and the closing bracket.
+          if (isSpace(b) || b === COMMA) {
             out[o++] = NL;
             continue;
           }
           if (b === RBRACKET) {
             inFeatures = false;
             depth = 1;
-            blank();
+            out[o++] = NL;
             continue;
-          }
-          if (!anyFeature) {
-            anyFeature = true;
-            // Flush the counted blanks: from here on every input byte has exactly one output byte.
-            for (let left = pendingBlanks; left > 0; left -= BLANK_PIECE) yield Buffer.alloc(Math.min(left, BLANK_PIECE), SP);
-            pendingBlanks = 0;
           }
         }
         if (b === NL || b === CR) out[o++] = SP;
@@ -131,8 +113,8 @@ export async function* featureCollectionLines(source: AsyncIterable<Buffer>, nam
         }
         continue;
       }
-      // Outside the features: every byte becomes a blank; only the structure is followed.
-      blank();
+      // Outside the features: every byte becomes a line break (an empty line); only the structure is followed.
+      out[o++] = NL;
       if (inString) {
         if (escape) escape = false;
         else if (b === BACKSLASH) escape = true;
@@ -172,7 +154,7 @@ export async function* featureCollectionLines(source: AsyncIterable<Buffer>, nam
         if (depth === 0) closed = true;
       }
     }
-    if (o > 0) yield o === buf.length ? out : out.subarray(0, o);
+    yield out;
   }
   if (!closed || inString) throw new Error(`${name}: the FeatureCollection ends before its closing brace (truncated?)`);
   if (!featuresFound) throw notCollection('it has no "features" array');

@@ -276,7 +276,8 @@ async function runRecords(
   }
   // For gzip the range is over decompressed bytes, whose total is unknown until the end. An empty
   // object is an empty input whether or not its name ends in .gz (zero bytes are no gzip stream).
-  const scanEnd = gzip ? (info.size === 0 ? 0 : Infinity) : end;
+  // A FeatureCollection is read to its end too: the reader checks the document once it has seen it all.
+  const scanEnd = whole ? (info.size === 0 ? 0 : Infinity) : end;
 
   const fingerprint: Fingerprint = {
     operation: op.name,
