@@ -11,7 +11,7 @@ import type { BBox, Feature, Geometry, MultiPolygon, Polygon } from 'geojson';
 import type { z } from 'zod';
 import type { Placement } from '../placement';
 import type { RecordCounts, RecordOperation, StepContext } from '../types';
-import { featureCrs, lookupCrs, transformBetween, WGS84, type Crs } from './crs';
+import { featureCrs, lookupCrs, transformBetween, WGS84, type Crs, type Transform } from './crs';
 import {
   bufferConfigSchema,
   clipConfigSchema,
@@ -117,6 +117,8 @@ function recordOperation<C>(
 export interface ReprojectConfig {
   from: Crs;
   to: Crs;
+  /** from -> to, resolved once: most features carry no CRS of their own. */
+  forward: Transform;
 }
 
 function crsOrThrow(field: string, name: string): Crs {
@@ -129,7 +131,9 @@ export const reproject = recordOperation<ReprojectConfig>(
   'reproject',
   (raw) => {
     const c = parseWith('reproject', reprojectConfigSchema, raw, '{"from":"EPSG:4326","to":"EPSG:3857"}');
-    return { from: crsOrThrow('from', c.from), to: crsOrThrow('to', c.to) };
+    const from = crsOrThrow('from', c.from);
+    const to = crsOrThrow('to', c.to);
+    return { from, to, forward: transformBetween(from, to) };
   },
   (config, record, ctx) => {
     const f = asFeature(record);
@@ -144,7 +148,7 @@ export const reproject = recordOperation<ReprojectConfig>(
     }
     const topology = topologyProblem(f);
     if (topology !== undefined) return topology;
-    const forward = transformBetween(from, config.to);
+    const forward = own === undefined ? config.forward : transformBetween(own, config.to);
     const problem = eachPosition(g, (p) => {
       const q = forward(p);
       if (!Number.isFinite(q[0]) || !Number.isFinite(q[1])) {
