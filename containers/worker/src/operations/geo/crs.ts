@@ -1,14 +1,30 @@
 import { readFileSync } from 'fs';
 import * as path from 'path';
 import proj4 from 'proj4';
+import COMMON from './crs-common.json';
 
 /**
  * EPSG codes to proj4 definitions, from the `epsg-index` package shipped with the worker (one small
- * JSON file per code under epsg-index/s/): nothing is fetched at run time, and only the codes a run
- * uses are read. A code is the text `EPSG:<digits>` (also `urn:ogc:def:crs:EPSG::<digits>` and the
- * OGC CRS84 names for WGS 84 longitude/latitude, which legacy GeoJSON `crs` members use).
+ * JSON file per code under epsg-index/s/, about 8,000 codes): nothing is fetched at run time, and only
+ * the codes a run uses are read. Where the package's files are not on disk (the chunk Lambda is one
+ * esbuild bundle), the definitions of common codes bundled in crs-common.json are used: WGS 84, Web
+ * Mercator, every WGS 84 UTM zone and a few national grids, copied from epsg-index (a test checks they
+ * still match). A code is the text `EPSG:<digits>` (also `urn:ogc:def:crs:EPSG::<digits>` and the OGC
+ * CRS84 names for WGS 84 longitude/latitude, which legacy GeoJSON `crs` members use).
  */
-const EPSG_DIR = path.join(path.dirname(require.resolve('epsg-index/package.json')), 's');
+let epsgDir: string | null | undefined;
+
+/** The directory of epsg-index's per-code files, or null when the package is not installed (a bundle). */
+function epsgIndexDir(): string | null {
+  if (epsgDir === undefined) {
+    try {
+      epsgDir = path.join(path.dirname(require.resolve('epsg-index/package.json')), 's');
+    } catch {
+      epsgDir = null;
+    }
+  }
+  return epsgDir;
+}
 
 /** WGS 84 longitude/latitude: the CRS of RFC 7946 GeoJSON. */
 export const WGS84 = 'EPSG:4326';
@@ -48,10 +64,19 @@ export function lookupCrs(name: unknown): Crs | string {
 
 function load(code: string, name: string): Crs | string {
   let entry: { proj4?: unknown; kind?: unknown };
-  try {
-    entry = JSON.parse(readFileSync(path.join(EPSG_DIR, `${code}.json`), 'utf8')) as typeof entry;
-  } catch {
-    return `unknown CRS "${name.slice(0, 80)}": EPSG:${code} is not in the EPSG definitions shipped with the worker (epsg-index)`;
+  const dir = epsgIndexDir();
+  if (dir === null) {
+    const bundled = (COMMON as Record<string, string>)[code];
+    if (!Object.hasOwn(COMMON, code)) {
+      return `unknown CRS "${name.slice(0, 80)}": EPSG:${code} is not among the common definitions bundled here (the full EPSG set needs the epsg-index package: run on the worker container)`;
+    }
+    entry = { proj4: bundled, kind: 'CRS-' };
+  } else {
+    try {
+      entry = JSON.parse(readFileSync(path.join(dir, `${code}.json`), 'utf8')) as typeof entry;
+    } catch {
+      return `unknown CRS "${name.slice(0, 80)}": EPSG:${code} is not in the EPSG definitions shipped with the worker (epsg-index)`;
+    }
   }
   if (typeof entry.proj4 !== 'string' || entry.proj4.length === 0 || !String(entry.kind).startsWith('CRS-')) {
     return `unknown CRS "${name.slice(0, 80)}": EPSG:${code} has no proj4 definition (it is not a coordinate reference system proj4 can use)`;
