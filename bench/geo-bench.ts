@@ -9,7 +9,7 @@
  *    - "same calls": read, split lines, JSON.parse, the validity checks the operation makes (turf
  *      booleanValid and kinks for polygons), proj4 forward / turf area + length, JSON.stringify;
  *    - "transform only": the same without the validity checks.
- *    Alternating, best of R rounds. Each pair must agree on the number of output features and bytes.
+ *    In rotating order, best of R rounds. Each pair must agree on the number of output features and bytes.
  * 2. Memory: peak RSS of `measure` at N/2 and N features, each in a fresh process (`--child`).
  * Prints a Markdown table and the load average.
  */
@@ -170,9 +170,16 @@ async function main(): Promise<void> {
   for (const op of ['reproject', 'measure'] as const) {
     const best = { engine: Infinity, same: Infinity, only: Infinity };
     for (let round = 0; round < ROUNDS; round++) {
-      const e = await timed(() => engine(op, file));
-      const s = await timed(() => minimal(op, file, true));
-      const o = await timed(() => minimal(op, file, false));
+      // The machine is shared: the order rotates per round so no contender always runs first.
+      const runs = {
+        engine: () => timed(() => engine(op, file)),
+        same: () => timed(() => minimal(op, file, true)),
+        only: () => timed(() => minimal(op, file, false)),
+      };
+      const order = (['engine', 'same', 'only'] as const).map((_, k, all) => all[(round + k) % all.length]);
+      const done: Partial<Record<keyof typeof runs, { ms: number; value: Tally }>> = {};
+      for (const who of order) done[who] = await runs[who]();
+      const [e, s, o] = [done.engine!, done.same!, done.only!];
       for (const other of [s.value, o.value]) {
         if (other.features !== e.value.features || other.bytes !== e.value.bytes) {
           throw new Error(`${op}: engine wrote ${e.value.features} features / ${e.value.bytes} bytes, the loop ${other.features} / ${other.bytes}`);
