@@ -64,12 +64,12 @@ function defineOwn(target: Record<string, unknown>, name: string, value: unknown
 
 /** A WGS 84 feature ready for turf, or the reason it is rejected. */
 function wgs84Feature(record: Record<string, unknown>): Feature<Geometry> | string {
-  const f = asFeature(record);
-  if (typeof f === 'string') return f;
   const crs = featureCrs(record);
   if (typeof crs === 'string') return crs;
   if (crs !== undefined && crs.name !== WGS84) return `feature is in ${crs.name}; this operation takes WGS 84 (EPSG:4326): reproject it first`;
-  return lonLatProblem(f.geometry) ?? topologyProblem(f) ?? f;
+  const f = asFeature(record, true);
+  if (typeof f === 'string') return f;
+  return topologyProblem(f) ?? f;
 }
 
 function noGeometryCollection(f: Feature<Geometry>, op: string): string | undefined {
