@@ -3,19 +3,41 @@ export type Compression = 'none' | 'gzip';
 export interface InputFormat {
   format: RecordFormat;
   compression: Compression;
+  /** GeoJSON read as JSON lines through engine/geojson: a text sequence, or a FeatureCollection (read whole). */
+  geojson?: 'sequence' | 'collection';
 }
 
 /** Values INPUT_FORMAT accepts. */
-export const INPUT_FORMATS = ['jsonl', 'csv', 'jsonl.gz', 'csv.gz'] as const;
+export const INPUT_FORMATS = ['jsonl', 'csv', 'jsonl.gz', 'csv.gz', 'geojsonseq', 'geojsonseq.gz', 'geojson', 'geojson.gz'] as const;
 export type InputFormatName = (typeof INPUT_FORMATS)[number];
 
-const EXTENSIONS: Record<string, RecordFormat> = { jsonl: 'jsonl', ndjson: 'jsonl', json: 'jsonl', csv: 'csv' };
+type FormatName = 'jsonl' | 'csv' | 'geojsonseq' | 'geojson';
+const EXTENSIONS: Record<string, FormatName> = {
+  jsonl: 'jsonl',
+  ndjson: 'jsonl',
+  json: 'jsonl',
+  csv: 'csv',
+  geojsonl: 'geojsonseq',
+  geojsons: 'geojsonseq',
+  geojsonseq: 'geojsonseq',
+  geojson: 'geojson',
+};
 
-/** The format named by INPUT_FORMAT, else by the key's extension (`.jsonl`, `.ndjson`, `.json`, `.csv`, each optionally `.gz`). */
+function named(format: FormatName, compression: Compression): InputFormat {
+  if (format === 'geojsonseq') return { format: 'jsonl', compression, geojson: 'sequence' };
+  if (format === 'geojson') return { format: 'jsonl', compression, geojson: 'collection' };
+  return { format, compression };
+}
+
+/**
+ * The format named by INPUT_FORMAT, else by the key's extension (`.jsonl`, `.ndjson`, `.json`, `.csv`,
+ * `.geojsonl`/`.geojsons`/`.geojsonseq` for GeoJSON text sequences, `.geojson` for a FeatureCollection;
+ * each optionally `.gz`).
+ */
 export function resolveFormat(key: string, explicit?: InputFormatName): InputFormat {
   if (explicit) {
     const [format, gz] = explicit.split('.');
-    return { format: format as RecordFormat, compression: gz ? 'gzip' : 'none' };
+    return named(format as FormatName, gz ? 'gzip' : 'none');
   }
   const parts = key.toLowerCase().split('/').pop()!.split('.');
   let compression: Compression = 'none';
@@ -26,8 +48,8 @@ export function resolveFormat(key: string, explicit?: InputFormatName): InputFor
   const format = parts.length > 1 ? EXTENSIONS[parts[parts.length - 1]] : undefined;
   if (!format) {
     throw new Error(
-      `cannot tell the format of s3 key "${key}" from its extension; use .jsonl, .ndjson, .json or .csv (optionally .gz) or set INPUT_FORMAT to one of ${INPUT_FORMATS.join(', ')}`,
+      `cannot tell the format of s3 key "${key}" from its extension; use .jsonl, .ndjson, .json, .csv, .geojsonl or .geojson (optionally .gz) or set INPUT_FORMAT to one of ${INPUT_FORMATS.join(', ')}`,
     );
   }
-  return { format, compression };
+  return named(format, compression);
 }

@@ -15,6 +15,7 @@ import type { AnyRecordOperation, CustomOperation, RecordCounts, StepContext } f
 import { derivedKeys, getBytes, PartWriter, prepareOutput, putJson } from '../output';
 import { parseExact, stringifyExact } from './exact-json';
 import { InputFormatName, resolveFormat, RecordFormat } from './format';
+import { geojsonSource } from './geojson';
 import { DEFAULT_MAX_RECORD_BYTES, scanRecords, ScanOptions, ScanSink } from './scan';
 import { headObject, openRange, readCsvHeader } from './source';
 import { scanThreaded, subRanges, DEFAULT_MIN_BYTES_PER_THREAD, ThreadOptions } from './threads';
@@ -279,17 +280,21 @@ async function runRecords(
   await prepareOutput(s3Out, out.bucket, [out.key, keys.summary, keys.rejects]);
   const info = await headObject(s3In, bucket, key);
   const gzip = fmt.compression === 'gzip';
+  // A FeatureCollection is read from its first byte, like gzip: its parse state depends on everything before.
+  const whole = gzip || fmt.geojson === 'collection';
   const start = spec.input.startByte ?? 0;
   const end = Math.min(spec.input.endByte ?? info.size, info.size);
   if (start < 0 || start > end) {
     throw new Error(`chunk [${start}, ${spec.input.endByte}) is outside s3://${bucket}/${key} (${info.size} bytes)`);
   }
-  if (gzip && (start !== 0 || end !== info.size)) {
-    throw new Error(`gzip input s3://${bucket}/${key} can only be processed whole; drop CHUNK_START_BYTE/CHUNK_END_BYTE`);
+  if (whole && (start !== 0 || end !== info.size)) {
+    const what = gzip ? 'gzip input' : 'GeoJSON FeatureCollection';
+    throw new Error(`${what} s3://${bucket}/${key} can only be processed whole; drop CHUNK_START_BYTE/CHUNK_END_BYTE${gzip ? '' : ' or convert it to geojsonseq (one Feature per line)'}`);
   }
   // For gzip the range is over decompressed bytes, whose total is unknown until the end. An empty
   // object is an empty input whether or not its name ends in .gz (zero bytes are no gzip stream).
-  const scanEnd = gzip ? (info.size === 0 ? 0 : Infinity) : end;
+  // A FeatureCollection is read to its end too: the reader checks the document once it has seen it all.
+  const scanEnd = whole ? (info.size === 0 ? 0 : Infinity) : end;
 
   const fingerprint: Fingerprint = {
     operation: op.name,
@@ -382,7 +387,7 @@ async function runRecords(
     op.output === 'document' &&
     op.values !== 'exact' &&
     fmt.format === 'jsonl' &&
-    !gzip &&
+    !whole &&
     offset < scanEnd &&
     subRanges(offset, scanEnd, threads.count, threads.minBytesPerThread ?? DEFAULT_MIN_BYTES_PER_THREAD).length > 2;
   let threadsUsed = 1;
@@ -411,8 +416,8 @@ async function runRecords(
       threadsUsed = r.threads;
       scan = { bytesRead: r.bytesRead, stoppedAt: r.stoppedAt, csvHeader };
     } else {
-      const source = await openRange(s3In, bucket, key, gzip ? 0 : readFrom, { gzip });
-      const skipDecompressed = gzip && offset > 0 ? offset : 0;
+      const source = geojsonSource(fmt, await openRange(s3In, bucket, key, whole ? 0 : readFrom, { gzip }), `s3://${bucket}/${key}`);
+      const skipDecompressed = whole && offset > 0 ? offset : 0;
       scan = await scanRecords(
         skipDecompressed > 0 ? skipBytes(source, skipDecompressed) : source,
         {

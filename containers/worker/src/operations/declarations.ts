@@ -1,5 +1,14 @@
 import { z } from 'zod';
 import { INPUT_FORMATS } from '../engine/format';
+import {
+  bufferConfigSchema,
+  clipConfigSchema,
+  dissolveConfigSchema,
+  geoStatsConfigSchema,
+  measureConfigSchema,
+  reprojectConfigSchema,
+  simplifyConfigSchema,
+} from './geo/declarations';
 
 /**
  * What a submitter may ask of each operation, without loading the operation's code: its name, the
@@ -93,6 +102,14 @@ export const OPERATION_DECLARATIONS: ReadonlyMap<string, OperationDeclaration> =
     { name: 'transform-records', configSchema: transformRecordsConfigSchema, environment: RECORD_ENVIRONMENT },
     { name: 'bundle-photos', configSchema: bundlePhotosConfigSchema, environment: { MAX_REJECT_RATIO, LOG_LEVEL } },
     { name: 'ocr', configSchema: ocrConfigSchema, environment: { LOG_LEVEL } },
+    // Geoprocessing (operations/geo): record operations over GeoJSON, so the chunk engine's variables.
+    { name: 'reproject', configSchema: reprojectConfigSchema, environment: RECORD_ENVIRONMENT },
+    { name: 'buffer', configSchema: bufferConfigSchema, environment: RECORD_ENVIRONMENT },
+    { name: 'simplify', configSchema: simplifyConfigSchema, environment: RECORD_ENVIRONMENT },
+    { name: 'clip', configSchema: clipConfigSchema, environment: RECORD_ENVIRONMENT },
+    { name: 'measure', configSchema: measureConfigSchema, environment: RECORD_ENVIRONMENT },
+    { name: 'stats', configSchema: geoStatsConfigSchema, environment: RECORD_ENVIRONMENT },
+    { name: 'dissolve', configSchema: dissolveConfigSchema, environment: RECORD_ENVIRONMENT },
   ] as OperationDeclaration[]).map((d: OperationDeclaration): [string, OperationDeclaration] => [d.name, d]),
 );
 

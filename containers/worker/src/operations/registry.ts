@@ -1,6 +1,7 @@
 import { aggregateDefects } from './aggregate-defects';
 import { bundlePhotos } from './bundle-photos';
 import { declaredOperationNames } from './declarations';
+import { GEO_OPERATIONS } from './geo/operations';
 import { ocr } from './ocr';
 import { transformRecords } from './transform-records';
 import type { Operation } from './types';
@@ -11,6 +12,7 @@ const OPERATIONS: Record<string, Operation> = {
   [transformRecords.name]: transformRecords,
   [bundlePhotos.name]: bundlePhotos,
   [ocr.name]: ocr,
+  ...Object.fromEntries(GEO_OPERATIONS.map((op) => [op.name, op])),
 };
 
 // The submission policy only knows ./declarations: an operation without a declaration could never be
