@@ -28,6 +28,8 @@ export interface DailyReportInput {
 
 export interface ReportData {
   date: string;
+  /** What the heatmap and the table cover when it is not one day (a local run over its whole input). */
+  scope?: string;
   generatedAt: string;
   day: DailyReportInput;
   history: { date: string; records: number; rejected: number; job: DailyReportInput['job'] }[];
@@ -52,6 +54,45 @@ export function buildReportData(docs: readonly DailyReportInput[], date: string,
     generatedAt: new Date().toISOString(),
     day,
     history: sorted.map((d) => ({ date: d.date, records: d.result.records, rejected: d.result.rejected, job: d.job })),
+  };
+}
+
+/** What `buildRunReportData` needs from a run of `aggregate-defects` (the local runner's result file). */
+export interface RunReportInput {
+  runId: string;
+  status: string;
+  startedAt: string;
+  durationMs: number;
+  result: DailyReportInput['result'] & { days?: Record<string, number> };
+}
+
+/**
+ * The dashboard of one run over a whole input (`npm start`): the heatmap and the severity table show
+ * the whole run, the trend one point per day of `detectedAt` in it (`result.days`), and the jobs panel
+ * the run once per day it covered. Rejected rows have no trustworthy day, so they count on the summary
+ * line only.
+ */
+export function buildRunReportData(run: RunReportInput): ReportData {
+  const r = run.result;
+  if (!r || typeof r.records !== 'number' || !r.heatmap || !r.segments) {
+    throw new Error(`run ${run.runId}: the result is not an aggregate-defects result (records, segments, heatmap)`);
+  }
+  const days = Object.entries(r.days ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
+  const last = days.length > 0 ? days[days.length - 1][0] : run.startedAt.slice(0, 10);
+  const job = (records: number, rejected: number): DailyReportInput['job'] => ({
+    jobId: run.runId,
+    startedAt: run.startedAt,
+    durationMs: run.durationMs,
+    records,
+    rejected,
+    status: run.status.toLowerCase(),
+  });
+  return {
+    date: last,
+    scope: days.length > 1 ? `run ${run.runId}, ${days[0][0]} to ${last}` : `run ${run.runId}`,
+    generatedAt: new Date().toISOString(),
+    day: { kind: 'road-defects-daily', date: last, job: job(r.records, r.rejected), result: r },
+    history: days.map(([date, count]) => ({ date, records: count, rejected: 0, job: job(count, 0) })),
   };
 }
 
@@ -109,11 +150,11 @@ export function renderReportHtml(data: ReportData): string {
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Road defects ${escapeHtml(data.date)}</title>
+<title>Road defects ${escapeHtml(data.scope ?? data.date)}</title>
 <style>${DASHBOARD_STYLE}</style>
 </head>
 <body>
-<header><h1>Road defects — <span id="report-date">${escapeHtml(data.date)}</span></h1><p id="summary"></p></header>
+<header><h1>Road defects — <span id="report-date">${escapeHtml(data.scope ?? data.date)}</span></h1><p id="summary"></p></header>
 <main>
 <section class="panel"><h2>Heatmap</h2><div id="heatmap"></div><div id="legend"></div><div id="tooltip" role="status">hover a cell</div></section>
 <section class="panel"><h2>Daily trend</h2><div id="trend"></div></section>
