@@ -1,13 +1,14 @@
 /**
  * `npm start`: the main job of this repository on one machine. Generates a seeded 1M-record
- * road-defect sample (the worker's generator), runs the chunked workflow on it with run-local and
- * prints where the result is. No AWS account, Docker or Python needed.
+ * road-defect sample (the worker's generator), runs the chunked workflow on it with run-local, renders
+ * the road-metrics dashboard of the run (the renderer `batchctl report` uses) and prints where both are. No AWS account, Docker or Python needed.
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { writeSampleFile } from '../../containers/worker/src/sample-data';
 import { summaryLines } from './cli-run-local';
+import { writeRunDashboard } from './dashboard';
 import { createProgressReporter } from './progress-reporter';
 import { runLocal } from './run-local';
 
@@ -33,7 +34,10 @@ async function main(): Promise<number> {
   });
   for (const line of summaryLines(result)) process.stdout.write(`${line}\n`);
   if (result.outputPath) process.stdout.write(`\nResult: ${result.outputPath}\n`);
-  return result.status === 'SUCCEEDED' ? 0 : 1;
+  if (result.status !== 'SUCCEEDED') return 1;
+  const dashboard = writeRunDashboard(result, path.join(dir, 'dashboard.html'));
+  process.stdout.write(`Dashboard: ${dashboard} (open it in a browser; it needs no network)\n`);
+  return 0;
 }
 
 main().then(

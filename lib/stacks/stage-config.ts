@@ -75,16 +75,6 @@ export interface ScheduledJobConfig {
   readonly outputKey: string;
 }
 
-/** The seed workload: road-defect statistics and heatmap every night at 02:00 Berlin time. */
-const NIGHTLY_ROAD_DEFECTS: ScheduledJobConfig = {
-  name: 'NightlyRoadDefects',
-  cron: { minute: '0', hour: '2' },
-  timeZone: 'Europe/Berlin',
-  operation: 'aggregate-defects',
-  inputKey: 'inputs/road-defects/latest.jsonl',
-  outputKey: 'outputs/road-defects/nightly.json',
-};
-
 export const STAGES: Record<StageName, StageConfig> = {
   dev: {
     stage: 'dev',
@@ -115,7 +105,8 @@ export const STAGES: Record<StageName, StageConfig> = {
     removalPolicy: RemovalPolicy.RETAIN,
     runnableTimeoutMinutes: 240,
     jobTimeoutMinutes: 240,
-    schedules: [NIGHTLY_ROAD_DEFECTS],
+    // The nightly road-defect job is RoadMetrics-<stage>'s own ScheduledJob (lib/workloads/road-metrics).
+    schedules: [],
     roadMetrics: { minCapacity: 0.5, maxCapacity: 8, monthlyBudgetUsd: 1000 },
   },
 };

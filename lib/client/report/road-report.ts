@@ -1,37 +1,23 @@
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import * as fs from 'fs';
 import * as path from 'path';
+import {
+  DailyReportInput,
+  DEFAULT_REPORT_DAYS,
+  ReportData,
+  reportDataOf,
+} from '../../../containers/worker/src/road-metrics/dashboard/render';
 import { ResultNotFoundError } from '../errors';
-import { DASHBOARD_SCRIPT, DASHBOARD_STYLE } from './dashboard-assets';
 
 /**
- * The road-metrics dashboard: one static, self-contained HTML page (inline CSS and JS, a Content
- * Security Policy that forbids any network access) rendered from the daily results the road-metrics job
- * writes (results/road-defects/daily/YYYY-MM-DD.json). The heatmap and the severity table show the
- * chosen day; the trend and the jobs panel show the days up to it.
+ * `batchctl report` and `npm start`: load the road-metrics daily results (S3 or a local directory) and
+ * render the dashboard. The renderer itself is the worker's (containers/worker/src/road-metrics/dashboard),
+ * so the page the nightly job publishes and the page written here are the same.
  */
+export { buildRunReportData, DEFAULT_REPORT_DAYS, renderReportHtml } from '../../../containers/worker/src/road-metrics/dashboard/render';
+export type { DailyReportInput, ReportData, RunReportInput } from '../../../containers/worker/src/road-metrics/dashboard/render';
+
 export const DEFAULT_RESULTS_PREFIX = 'results/road-defects';
-export const DEFAULT_REPORT_DAYS = 30;
-
-/** The fields of a daily result document the page reads (written by containers/worker/src/road-metrics). */
-export interface DailyReportInput {
-  kind: 'road-defects-daily';
-  date: string;
-  job: { jobId: string; startedAt: string; durationMs: number; records: number; rejected: number; status: string };
-  result: {
-    records: number;
-    rejected: number;
-    segments: Record<string, { count: number; severity: Record<'low' | 'medium' | 'high' | 'critical', number>; depthMm: { mean: number | null; max: number | null } }>;
-    heatmap: { cellDeg: number; cells: Record<string, number> };
-  };
-}
-
-export interface ReportData {
-  date: string;
-  generatedAt: string;
-  day: DailyReportInput;
-  history: { date: string; records: number; rejected: number; job: DailyReportInput['job'] }[];
-}
 
 const DAILY_KEY = /(^|\/)daily\/(\d{4}-\d{2}-\d{2})\.json$/;
 
@@ -44,15 +30,9 @@ function checkDaily(doc: unknown, where: string): DailyReportInput {
 }
 
 export function buildReportData(docs: readonly DailyReportInput[], date: string, days = DEFAULT_REPORT_DAYS): ReportData {
-  const sorted = [...docs].filter((d) => d.date <= date).sort((a, b) => (a.date < b.date ? -1 : 1)).slice(-days);
-  const day = sorted.find((d) => d.date === date);
-  if (!day) throw new ResultNotFoundError(`no daily result for ${date}; run the road-metrics job for that day first`);
-  return {
-    date,
-    generatedAt: new Date().toISOString(),
-    day,
-    history: sorted.map((d) => ({ date: d.date, records: d.result.records, rejected: d.result.rejected, job: d.job })),
-  };
+  const data = reportDataOf(docs, date, days);
+  if (!data) throw new ResultNotFoundError(`no daily result for ${date}; run the road-metrics job for that day first`);
+  return data;
 }
 
 /** Daily results from S3, the newest `days` up to and including `date`. */
@@ -91,41 +71,4 @@ export function loadDailyFromDir(dir: string, options: { date: string; days?: nu
     .sort()
     .slice(-(options.days ?? DEFAULT_REPORT_DAYS))
     .map((f) => checkDaily(JSON.parse(fs.readFileSync(path.join(daily, f), 'utf8')), path.join(daily, f)));
-}
-
-/** JSON safe inside <script>: no "</script>", no "<!--", no U+2028/9 surprises. */
-function scriptJson(data: unknown): string {
-  return JSON.stringify(data).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-export function renderReportHtml(data: ReportData): string {
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Road defects ${escapeHtml(data.date)}</title>
-<style>${DASHBOARD_STYLE}</style>
-</head>
-<body>
-<header><h1>Road defects — <span id="report-date">${escapeHtml(data.date)}</span></h1><p id="summary"></p></header>
-<main>
-<section class="panel"><h2>Heatmap</h2><div id="heatmap"></div><div id="legend"></div><div id="tooltip" role="status">hover a cell</div></section>
-<section class="panel"><h2>Daily trend</h2><div id="trend"></div></section>
-<section class="panel wide"><h2>Segments by severity</h2><table id="segments"><thead><tr>
-<th data-key="id">segment</th><th data-key="count">defects</th><th data-key="low">low</th><th data-key="medium">medium</th>
-<th data-key="high">high</th><th data-key="critical">critical</th><th data-key="mean">mean depth mm</th><th data-key="max">max depth mm</th>
-</tr></thead><tbody></tbody></table></section>
-<section class="panel wide"><h2>Jobs</h2><table id="jobs"><thead><tr><th>day</th><th>job</th><th>status</th><th>duration</th><th>records</th><th>rejects</th></tr></thead><tbody></tbody></table></section>
-</main>
-<script id="report-data" type="application/json">${scriptJson(data)}</script>
-<script>${DASHBOARD_SCRIPT}</script>
-</body>
-</html>
-`;
 }

@@ -187,22 +187,32 @@ export class RoadMetricsStack extends Stack {
         acknowledgeWildcardResource(
           this.jobDefinition.jobRole,
           props.outputBucket.arnForObjects(`${prefix}/*`),
-          'The job writes one dated result, its rejects and the latest pointer per day under the road-metrics results prefix; the keys depend on the day processed.',
+          'The job writes one dated result, its rejects, its dashboard page and the latest pointers per day under the road-metrics results prefix; the keys depend on the day processed.',
+        );
+        acknowledgeWildcardResource(
+          this.jobDefinition.jobRole,
+          props.outputBucket.arnForObjects(`${prefix}/daily/*`),
+          'The published dashboard shows the trend of the last 30 days: the job reads those daily results back; the keys depend on the days.',
         );
         return [];
       },
     });
     this.databaseSecret.grantRead(this.jobDefinition.jobRole);
     // `latest.json` is read before it is moved (never backwards on a backfill); ListBucket on that one key
-    // only, so that a missing pointer is a 404 and not a 403.
+    // only, so that a missing pointer is a 404 and not a 403. The dashboard the job publishes
+    // (`<prefix>/dashboard/`) is rendered from the daily results of the last 30 days: it lists and reads
+    // `<prefix>/daily/`.
     this.jobDefinition.jobRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [props.outputBucket.arnForObjects(`${prefix}/latest.json`)] }),
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [props.outputBucket.arnForObjects(`${prefix}/latest.json`), props.outputBucket.arnForObjects(`${prefix}/daily/*`)],
+      }),
     );
     this.jobDefinition.jobRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['s3:ListBucket'],
         resources: [props.outputBucket.bucketArn],
-        conditions: { StringEquals: { 's3:prefix': `${prefix}/latest.json` } },
+        conditions: { StringEquals: { 's3:prefix': [`${prefix}/latest.json`, `${prefix}/daily/`] } },
       }),
     );
 

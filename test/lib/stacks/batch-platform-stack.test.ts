@@ -95,11 +95,11 @@ describe('BatchPlatformStack', () => {
     );
   });
 
-  test('prod submits the nightly road-defect aggregation at 02:00 Berlin time; dev schedules nothing', () => {
-    prodTemplate.hasResourceProperties('AWS::Scheduler::Schedule', {
-      ScheduleExpression: 'cron(0 2 * * ? *)',
-      ScheduleExpressionTimezone: 'Europe/Berlin',
-    });
+  test('no stage schedules a job on the platform stack: the nightly road-defect job lives in RoadMetrics-<stage>', () => {
+    // The old prod schedule read inputs/road-defects/latest.jsonl, which nothing writes.
+    expect(STAGES.prod.schedules).toEqual([]);
+    expect(STAGES.dev.schedules).toEqual([]);
+    prodTemplate.resourceCountIs('AWS::Scheduler::Schedule', 0);
     devTemplate.resourceCountIs('AWS::Scheduler::Schedule', 0);
   });
 

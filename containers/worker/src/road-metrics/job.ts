@@ -1,9 +1,10 @@
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Client } from 'pg';
 import { DEFAULT_MAX_REJECT_RATIO, PgQuery, processQuery } from '../engine/postgres';
 import { Logger, silentLogger } from '../log';
 import type { AggregateDefectsResult } from '../operations/aggregate-defects';
 import { getJson, PartWriter, putJson } from '../output';
+import { DEFAULT_REPORT_DAYS, renderReportHtml, reportDataOf } from './dashboard/render';
 import { DayPeriod } from './period';
 import { buildTrend, DailyResult, Trend } from './trend';
 import { replaceDay } from './writeback';
@@ -36,6 +37,9 @@ export interface ResultKeys {
   daily: string;
   rejects: string;
   latest: string;
+  /** The dashboard of the day (HTML) and of the newest day. */
+  dashboard: string;
+  latestDashboard: string;
 }
 
 export function resultKeys(prefix: string, date: string): ResultKeys {
@@ -43,6 +47,8 @@ export function resultKeys(prefix: string, date: string): ResultKeys {
     daily: `${prefix}/daily/${date}.json`,
     rejects: `${prefix}/daily/${date}.rejects.jsonl`,
     latest: `${prefix}/latest.json`,
+    dashboard: `${prefix}/dashboard/${date}.html`,
+    latestDashboard: `${prefix}/dashboard/latest.html`,
   };
 }
 
@@ -72,6 +78,8 @@ export interface RoadMetricsDeps {
   maxRejectRatio?: number;
   /** Skip the PostgreSQL write-back (results to S3 only). @default true */
   writeBack?: boolean;
+  /** Publish the day's dashboard page next to the results. @default true */
+  dashboard?: boolean;
   log?: Logger;
 }
 
@@ -83,6 +91,8 @@ export interface DayOutcome {
   rejected: number;
   key?: string;
   rejectsKey: string;
+  /** The published dashboard page of the day. */
+  dashboardKey?: string;
 }
 
 export async function runDay(day: DayPeriod, deps: RoadMetricsDeps): Promise<DayOutcome> {
@@ -132,11 +142,41 @@ export async function runDay(day: DayPeriod, deps: RoadMetricsDeps): Promise<Day
   await putJson(deps.s3, deps.bucket, keys.daily, doc);
   const latest = await getJson<LatestPointer>(deps.s3, deps.bucket, keys.latest);
   // A backfill of older days never moves `latest` backwards.
-  if (!latest || latest.date <= day.date) {
+  const newest = !latest || latest.date <= day.date;
+  if (newest) {
     await putJson(deps.s3, deps.bucket, keys.latest, { date: day.date, key: keys.daily, updatedAt: new Date().toISOString() });
   }
-  log.info('day done', { records: run.records, rejected: run.rejected, key: keys.daily });
-  return { ...base, status: 'succeeded', key: keys.daily };
+  const dashboardKey = deps.dashboard === false ? undefined : await publishDashboard(deps.s3, deps.bucket, prefix, day.date, newest);
+  log.info('day done', { records: run.records, rejected: run.rejected, key: keys.daily, dashboard: dashboardKey });
+  return { ...base, status: 'succeeded', key: keys.daily, dashboardKey };
+}
+
+/**
+ * Publishes the dashboard of `date` (the page `batchctl report` writes: the day's heatmap and severity
+ * table, the trend and jobs of the days up to it) to `<prefix>/dashboard/<date>.html` and, when `date`
+ * is the newest day, to `<prefix>/dashboard/latest.html`. It is private like every other object in the
+ * bucket: read it with `batchctl report --url` (a presigned URL) or an S3 download.
+ */
+export async function publishDashboard(s3: S3Client, bucket: string, prefix: string, date: string, newest: boolean): Promise<string> {
+  const keys = resultKeys(prefix, date);
+  const docs = await loadDailyDocuments(s3, bucket, { prefix, days: DEFAULT_REPORT_DAYS, through: date });
+  const data = reportDataOf(docs, date);
+  if (!data) throw new Error(`no daily result for ${date} under s3://${bucket}/${prefix}/daily/ to render the dashboard from`);
+  const html = renderReportHtml(data);
+  const put = (key: string) =>
+    s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: html,
+        ContentType: 'text/html; charset=utf-8',
+        // The page changes when a day is rerun; a browser holding a presigned URL should not keep an old one.
+        CacheControl: 'no-cache',
+      }),
+    );
+  await put(keys.dashboard);
+  if (newest) await put(keys.latestDashboard);
+  return keys.dashboard;
 }
 
 /** Runs the days in order; stops at the first failed day (later days would hide it behind `latest`). */

@@ -115,3 +115,14 @@ test("a budget alarms on the stage's monthly spend through an SNS topic Budgets 
 test('a budget that is not a positive amount is refused with the value', () => {
   expect(() => build(aurora, 0)).toThrow(/monthlyBudgetUsd.*0.*a number > 0 \(USD\)/);
 });
+
+test('the job may list and read the daily results it renders the published dashboard from, and nothing else outside its pointer', () => {
+  const t = build(aurora);
+  const statements = Object.values(t.findResources('AWS::IAM::Policy'))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown; Condition?: unknown }[]);
+  const list = statements.find((s) => s.Action === 's3:ListBucket');
+  expect(list?.Condition).toEqual({ StringEquals: { 's3:prefix': ['results/road-defects/latest.json', 'results/road-defects/daily/'] } });
+  const get = statements.find((s) => s.Action === 's3:GetObject');
+  expect(JSON.stringify(get?.Resource)).toContain('/results/road-defects/daily/*');
+  expect(JSON.stringify(get?.Resource)).toContain('/results/road-defects/latest.json');
+});

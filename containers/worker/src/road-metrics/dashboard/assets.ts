@@ -52,11 +52,14 @@ export const DASHBOARD_SCRIPT = `
       minLat = Math.min(minLat, c.lat); maxLat = Math.max(maxLat, c.lat);
       minLon = Math.min(minLon, c.lon); maxLon = Math.max(maxLon, c.lon); max = Math.max(max, c.count);
     });
-    var cols = maxLon - minLon + 1, rows = maxLat - minLat + 1, size = Math.max(1, Math.min(W / cols, H / rows));
+    var cols = maxLon - minLon + 1, rows = maxLat - minLat + 1, size = Math.min(W / cols, H / rows);
+    // A wide extent (defects across a country) gives cells under a pixel: the whole grid still fits the
+    // panel, and a cell is drawn at least 1.5 px around its place so that a lone one stays visible.
+    var drawn = Math.max(size, 1.5), shift = (drawn - size) / 2;
     var svg = el('svg', { width: cols * size, height: rows * size, viewBox: '0 0 ' + cols * size + ' ' + rows * size, id: 'heatmap-svg' }, box);
     cells.forEach(function (c) {
       var r = el('rect', {
-        class: 'cell', x: (c.lon - minLon) * size, y: (maxLat - c.lat) * size, width: size, height: size,
+        class: 'cell', x: (c.lon - minLon) * size - shift, y: (maxLat - c.lat) * size - shift, width: drawn, height: drawn,
         fill: colour(max > 0 ? c.count / max : 0), 'data-count': c.count
       }, svg);
       var label = 'lat ' + (c.lat * deg).toFixed(2) + '..' + ((c.lat + 1) * deg).toFixed(2) + ', lon ' +
