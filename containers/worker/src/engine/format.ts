@@ -1,4 +1,5 @@
-export type RecordFormat = 'jsonl' | 'csv';
+/** `json-array`: one top-level JSON array of objects (reader: json-array.ts). */
+export type RecordFormat = 'jsonl' | 'csv' | 'json-array';
 export type Compression = 'none' | 'gzip';
 export interface InputFormat {
   format: RecordFormat;
@@ -6,7 +7,7 @@ export interface InputFormat {
 }
 
 /** Values INPUT_FORMAT accepts. */
-export const INPUT_FORMATS = ['jsonl', 'csv', 'jsonl.gz', 'csv.gz'] as const;
+export const INPUT_FORMATS = ['jsonl', 'csv', 'json-array', 'jsonl.gz', 'csv.gz', 'json-array.gz'] as const;
 export type InputFormatName = (typeof INPUT_FORMATS)[number];
 
 const EXTENSIONS: Record<string, RecordFormat> = { jsonl: 'jsonl', ndjson: 'jsonl', json: 'jsonl', csv: 'csv' };
@@ -14,8 +15,8 @@ const EXTENSIONS: Record<string, RecordFormat> = { jsonl: 'jsonl', ndjson: 'json
 /** The format named by INPUT_FORMAT, else by the key's extension (`.jsonl`, `.ndjson`, `.json`, `.csv`, each optionally `.gz`). */
 export function resolveFormat(key: string, explicit?: InputFormatName): InputFormat {
   if (explicit) {
-    const [format, gz] = explicit.split('.');
-    return { format: format as RecordFormat, compression: gz ? 'gzip' : 'none' };
+    const gz = explicit.endsWith('.gz');
+    return { format: (gz ? explicit.slice(0, -3) : explicit) as RecordFormat, compression: gz ? 'gzip' : 'none' };
   }
   const parts = key.toLowerCase().split('/').pop()!.split('.');
   let compression: Compression = 'none';

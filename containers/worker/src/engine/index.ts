@@ -15,6 +15,7 @@ import type { AnyRecordOperation, CustomOperation, RecordCounts, StepContext } f
 import { derivedKeys, getBytes, PartWriter, prepareOutput, putJson } from '../output';
 import { parseExact, stringifyExact } from './exact-json';
 import { InputFormatName, resolveFormat, RecordFormat } from './format';
+import { scanJsonArray } from './json-array';
 import { DEFAULT_MAX_RECORD_BYTES, scanRecords, ScanSink } from './scan';
 import { headObject, openRange, readCsvHeader } from './source';
 
@@ -22,6 +23,7 @@ export { resolveFormat, INPUT_FORMATS } from './format';
 export type { InputFormatName, RecordFormat } from './format';
 export { scanRecords, DEFAULT_MAX_RECORD_BYTES, RAW_PREFIX_BYTES } from './scan';
 export type { ScanOptions, ScanSink, ScanResult } from './scan';
+export { scanJsonArray, walkJsonArray, JsonArrayStructureError } from './json-array';
 
 export const DEFAULT_MAX_REJECT_RATIO = 0.01;
 
@@ -145,7 +147,9 @@ export async function processStream(
   const state = op.init(op.parseConfig(options.operationConfig));
   const noop = () => undefined;
   const run = bindOperation(op, state, options.onReject ?? noop, options.onRecord ?? noop);
-  const scan = await scanRecords(
+  const scan = options.format === 'json-array'
+    ? await scanJsonArray(source, { sourceOffset: 0, atArrayStart: true, end: Infinity, maxRecordBytes: options.maxRecordBytes, ...valueOptions(op) }, run.sink)
+    : await scanRecords(
     source,
     {
       format: options.format,
@@ -355,7 +359,8 @@ async function runRecords(
   }
   // The first chunk of an attempt begins one byte early to learn whether a record starts at `start`;
   // a resumed attempt starts exactly at a record boundary.
-  const skipPartialFirst = !resume && offset > 0;
+  // json-array chunks start exactly on an element (the planner's boundaries), so nothing is skipped.
+  const skipPartialFirst = !resume && offset > 0 && fmt.format !== 'json-array';
   const readFrom = skipPartialFirst ? offset - 1 : offset;
 
   let scan;
@@ -365,8 +370,22 @@ async function runRecords(
     } else {
       const source = await openRange(s3In, bucket, key, gzip ? 0 : readFrom, { gzip });
       const skipDecompressed = gzip && offset > 0 ? offset : 0;
-      scan = await scanRecords(
-        skipDecompressed > 0 ? skipBytes(source, skipDecompressed) : source,
+      const afterBuffer = () => {
+        const a = rejects.flushIfFull();
+        const b = output?.flushIfFull();
+        if (a && b) return Promise.all([a, b]).then(() => undefined);
+        return a ?? b;
+      };
+      const shouldStop = signal ? () => signal.aborted : undefined;
+      const input = skipDecompressed > 0 ? skipBytes(source, skipDecompressed) : source;
+      scan = fmt.format === 'json-array'
+        ? await scanJsonArray(
+            input,
+            { sourceOffset: readFrom, atArrayStart: readFrom === 0, end: scanEnd, maxRecordBytes, ...valueOptions(op), shouldStop, afterBuffer },
+            run.sink,
+          )
+        : await scanRecords(
+        input,
         {
           format: fmt.format,
           sourceOffset: readFrom,
@@ -375,13 +394,8 @@ async function runRecords(
           maxRecordBytes,
           csvHeader,
           ...valueOptions(op),
-          shouldStop: signal ? () => signal.aborted : undefined,
-          afterBuffer: () => {
-            const a = rejects.flushIfFull();
-            const b = output?.flushIfFull();
-            if (a && b) return Promise.all([a, b]).then(() => undefined);
-            return a ?? b;
-          },
+          shouldStop,
+          afterBuffer,
         },
         run.sink,
       );
