@@ -22,7 +22,8 @@ export const resultKey = (runId: string): string => `${runPrefix(runId)}result.j
 export const summaryKey = (runId: string): string => `${runPrefix(runId)}summary.json`;
 
 export type ChunkRoute = 'lambda' | 'batch';
-export type InputFormat = 'jsonl' | 'csv';
+/** `json-array`: one top-level JSON array of objects, chunked on element boundaries. */
+export type InputFormat = 'jsonl' | 'csv' | 'json-array';
 
 /** One line of `runs/{runId}/manifest.jsonl`. */
 export interface ManifestChunk {
@@ -37,7 +38,7 @@ export interface ManifestChunk {
   readonly route: ChunkRoute;
   readonly format: InputFormat;
   readonly gzip: boolean;
-  /** The worker's INPUT_FORMAT for this chunk: `jsonl`, `csv`, `jsonl.gz` or `csv.gz`. */
+  /** The worker's INPUT_FORMAT for this chunk: `jsonl`, `csv`, `json-array`, each optionally `.gz`. */
   readonly inputFormat: string;
   /** Where the chunk's partial result goes (`runs/{runId}/chunks/{index}.json`). */
   readonly outputKey: string;

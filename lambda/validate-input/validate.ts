@@ -43,7 +43,7 @@ export class InvalidRunInputError extends Error {
   }
 }
 
-const FORMATS: readonly InputFormat[] = ['jsonl', 'csv'];
+const FORMATS: readonly InputFormat[] = ['jsonl', 'csv', 'json-array'];
 
 export interface ValidateOptions {
   /** Names of the operations the worker knows (its registry). */

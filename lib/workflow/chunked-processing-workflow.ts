@@ -184,8 +184,10 @@ export class ChunkedProcessingWorkflow extends Construct {
       ...fnDefaults,
       entry: handlerEntry('planner/index.ts'),
       description: 'Chunked processing: splits input objects into record-aligned byte ranges (runs/{runId}/manifest.jsonl)',
-      timeout: Duration.minutes(5),
-      memorySize: 512,
+      // A json-array input is planned by one streaming pass over the whole object (about a minute per
+      // 10 GB at S3 read speed); JSON lines and CSV need one 64 KiB read per chunk.
+      timeout: Duration.minutes(15),
+      memorySize: 1769,
       environment: {
         RUNS_BUCKET: bucket.bucketName,
         LAMBDA_MAX_RECORDS: String(lambdaMaxRecords),
