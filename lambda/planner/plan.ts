@@ -112,6 +112,7 @@ export async function planRun(run: ValidatedRun, deps: PlannerDeps): Promise<Pla
         doneKey: doneMarkerKey(run.runId, index),
         failureKey: failureKey(run.runId, index),
         done: false,
+        identity: run.identity,
       });
     }
   }
@@ -120,6 +121,7 @@ export async function planRun(run: ValidatedRun, deps: PlannerDeps): Promise<Pla
   await writeManifest(deps, run.runId, chunks);
   const plan: RunPlan = {
     runId: run.runId,
+    identity: run.identity,
     operation: run.operation,
     operationConfig: run.operationConfig,
     inputs: inputs.map((i) => ({ bucket: i.bucket, key: i.key, size: i.size, etag: i.etag })),

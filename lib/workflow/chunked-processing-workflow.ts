@@ -291,6 +291,15 @@ export class ChunkedProcessingWorkflow extends Construct {
           OUTPUT_S3_KEY: sfn.JsonPath.stringAt('$.chunk.outputKey'),
         },
       },
+      // The run's identifying fields as job tags (cost allocation, finding a customer's jobs).
+      tags: {
+        RunId: sfn.JsonPath.stringAt('$.runId'),
+        CustomerId: sfn.JsonPath.stringAt('$.chunk.identity.customerId'),
+        TenantId: sfn.JsonPath.stringAt('$.chunk.identity.tenantId'),
+        BatchId: sfn.JsonPath.stringAt('$.chunk.identity.batchId'),
+        Deployment: sfn.JsonPath.stringAt('$.chunk.identity.deployment'),
+        SnapshotId: sfn.JsonPath.stringAt('$.chunk.identity.snapshotId'),
+      },
       resultSelector: { 'jobId.$': '$.JobId', 'status.$': '$.Status' },
       resultPath: '$.batch',
       comment: 'Runs the worker container on one chunk and waits for the job (.sync)',
@@ -470,7 +479,8 @@ export class ChunkedProcessingWorkflow extends Construct {
     );
     this.stateMachine.addToRolePolicy(
       new iam.PolicyStatement({
-        actions: ['batch:TerminateJob'],
+        // SubmitJob with Tags also needs TagResource on the new job.
+        actions: ['batch:TerminateJob', 'batch:TagResource'],
         resources: [Stack.of(this).formatArn({ service: 'batch', resource: 'job', resourceName: '*' })],
       }),
     );

@@ -75,21 +75,36 @@ describe('planner: json-array input', () => {
     );
   });
 
-  it('the chunks through the chunk Lambda and the aggregator give the same result as the records as JSON lines', async () => {
+  it('the chunks through the chunk Lambda and the aggregator give the same result as the records as JSON lines, with the input document fields in manifest, summary and metrics', async () => {
     const runId = 'ja-e2e';
-    await planRun(run({ runId, key: 'in/records.json', chunkRecords: 13_000 }), { s3, runsBucket: BUCKET });
+    const identity = { customerId: 'cust-42', tenantId: 'tenant-a', batchId: 'batch-7', deployment: 'prod', snapshotId: 'snap-2026-11-28' };
+    await planRun(run({ runId, key: 'in/records.json', chunkRecords: 13_000, ...identity }), { s3, runsBucket: BUCKET });
+    const lines: string[] = [];
+    const emit = (l: string) => lines.push(l);
     const body = await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: manifestKey(runId) }))).Body!.transformToString();
     const chunks = parseManifest(body);
     expect(chunks.length).toBe(5);
+    expect(chunks.every((c) => JSON.stringify(c.identity) === JSON.stringify(identity))).toBe(true);
     let records = 0;
     for (const chunk of chunks) {
-      const out = await runChunk({ runId, operation: 'aggregate-defects', operationConfig: '{}', chunk }, { s3, runsBucket: BUCKET });
+      const out = await runChunk({ runId, operation: 'aggregate-defects', operationConfig: '{}', chunk }, { s3, runsBucket: BUCKET, emit });
       expect(out.records).toBe(chunk.estimatedRecords);
       records += out.records;
     }
     expect(records).toBe(COUNT);
-    const summary = await aggregateRun({ runId, operation: 'aggregate-defects', operationConfig: '{}' }, { s3, runsBucket: BUCKET, toleratedFailurePercentage: 0 });
+    const summary = await aggregateRun({ runId, operation: 'aggregate-defects', operationConfig: '{}' }, { s3, runsBucket: BUCKET, toleratedFailurePercentage: 0, emit });
     expect(summary.status).toBe('SUCCEEDED');
+    expect(summary.identity).toEqual(identity);
+    expect(summary.schemaVersion).toBe(1);
+    // EMF: 5 chunk lines and one run line, each with the identity as dimension values.
+    const emf = lines.map((l) => JSON.parse(l));
+    expect(emf).toHaveLength(6);
+    for (const m of emf) {
+      expect(m).toMatchObject({ Deployment: 'prod', CustomerId: 'cust-42', TenantId: 'tenant-a', BatchId: 'batch-7', SnapshotId: 'snap-2026-11-28', RunId: runId });
+      expect(m._aws.CloudWatchMetrics[0].Dimensions).toEqual([['Deployment'], ['Deployment', 'CustomerId', 'TenantId', 'BatchId', 'SnapshotId', 'RunId']]);
+    }
+    expect(emf.slice(0, 5).reduce((s, m) => s + m.RecordsProcessed, 0)).toBe(COUNT);
+    expect(emf[5]).toMatchObject({ RunRecordsProcessed: COUNT, RunChunksSucceeded: 5, RunChunksFailed: 0, RunsSucceeded: 1 });
     const result = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: summary.result!.key }))).Body!.transformToString());
     async function* once(b: Buffer) {
       yield b;
