@@ -4,7 +4,7 @@ import { getOperation } from '../../containers/worker/src/operations/registry';
 import { derivedKeys } from '../../containers/worker/src/output';
 import { listDoneIndexes, parseManifest } from '../planner/plan';
 import { failurePrefix, ManifestChunk, manifestKey, planKey, resultKey, RunIdentity, RunPlan, runPrefix, summaryKey, UNSET_IDENTITY } from '../planner/run-layout';
-import { runMetricsLine } from './run-metrics';
+import { defaultEmit, runMetricsLine } from './run-metrics';
 import { listKeys, putJson, readJson, readText } from '../shared/s3-objects';
 
 export type RunStatus = 'SUCCEEDED' | 'PARTIAL' | 'FAILED';
@@ -61,7 +61,7 @@ export interface AggregateDeps {
   readonly runsBucket: string;
   readonly toleratedFailurePercentage: number;
   readonly now?: () => Date;
-  /** Where the EMF metrics line goes. @default console.log (Lambda sends it to CloudWatch Logs) */
+  /** Where the EMF metrics line goes. @default defaultEmit (stdout on Lambda) */
   readonly emit?: (line: string) => void;
 }
 
@@ -137,7 +137,7 @@ export async function aggregateRun(event: AggregateEvent, deps: AggregateDeps): 
     ...(event.mapError ? { mapError: `${event.mapError.Error ?? 'Error'}: ${truncate(event.mapError.Cause ?? '')}` } : {}),
   };
   await putJson(s3, runsBucket, summary.summary.key, summary);
-  (deps.emit ?? console.log)(
+  (deps.emit ?? defaultEmit)(
     runMetricsLine(
       event.runId,
       identity,

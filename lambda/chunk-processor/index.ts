@@ -2,7 +2,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import type { Context } from 'aws-lambda';
 import { ChunkResult, processChunk } from '../../containers/worker/src/engine';
 import { createLogger, Logger } from '../../containers/worker/src/log';
-import { runMetricsLine } from '../aggregate/run-metrics';
+import { defaultEmit, runMetricsLine } from '../aggregate/run-metrics';
 import { DoneMarker, ManifestChunk } from '../planner/run-layout';
 
 /** One Distributed Map item: the run's identity plus one manifest line. */
@@ -44,7 +44,7 @@ export interface ChunkDepsIn {
   readonly runsBucket: string;
   readonly log?: Logger;
   readonly now?: () => Date;
-  /** Where the per-chunk EMF metrics line goes. @default console.log */
+  /** Where the per-chunk EMF metrics line goes. @default defaultEmit (stdout on Lambda) */
   readonly emit?: (line: string) => void;
 }
 
@@ -90,7 +90,7 @@ export async function runChunk(event: ChunkEvent, deps: ChunkDepsIn, signal?: Ab
     new PutObjectCommand({ Bucket: deps.runsBucket, Key: chunk.doneKey, Body: JSON.stringify(done), ContentType: 'application/json' }),
   );
   // Live progress on the dashboard: one line per finished chunk, with the run's identifying fields.
-  (deps.emit ?? console.log)(
+  (deps.emit ?? defaultEmit)(
     runMetricsLine(
       event.runId,
       chunk.identity,

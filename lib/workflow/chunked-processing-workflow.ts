@@ -24,6 +24,29 @@ export const LAMBDA_MAX_RECORDS_WARNING = 5_000_000;
 export const DEFAULT_TOLERATED_FAILURE_PERCENTAGE = 0;
 export const DEFAULT_CHUNK_FUNCTION_MEMORY_MB = 2048;
 export const DEFAULT_RUN_TIMEOUT = Duration.hours(24);
+/** Application errors of a chunk (a failed job, a failed chunk Lambda) are retried this many times. */
+export const DEFAULT_CHUNK_RETRY_ATTEMPTS = 1;
+export const DEFAULT_CHUNK_RETRY_INTERVAL = Duration.seconds(30);
+export const DEFAULT_CHUNK_RETRY_BACKOFF_RATE = 2;
+
+/** How the workflow retries a chunk that failed for an application reason. */
+export interface ChunkRetryProps {
+  /**
+   * Retries after the first attempt (0-10); 0 turns the retry off.
+   * @default 1
+   */
+  readonly maxAttempts?: number;
+  /**
+   * Wait before the first retry.
+   * @default Duration.seconds(30)
+   */
+  readonly interval?: Duration;
+  /**
+   * Multiplier of the wait for each further retry (1-10).
+   * @default 2
+   */
+  readonly backoffRate?: number;
+}
 /** Source and detail-type of the EventBridge event every finished run emits. */
 export const RUN_EVENT_SOURCE = 'cdk-batch-platform.chunked-processing';
 export const RUN_EVENT_DETAIL_TYPE = 'Chunked Processing Run Finished';
@@ -105,6 +128,13 @@ export interface ChunkedProcessingWorkflowProps {
    */
   readonly eventBus?: events.IEventBus;
   /**
+   * Retry of a chunk's application errors (a failed Batch job, a chunk Lambda error such as too many
+   * rejects), in the state machine's Retry on both chunk tasks, with full jitter. Infrastructure
+   * failures are retried by the job definition's retry strategy first.
+   * @default - once, after 30 s
+   */
+  readonly chunkRetry?: ChunkRetryProps;
+  /**
    * Longest a run may take.
    * @default Duration.hours(24)
    */
@@ -154,6 +184,12 @@ export class ChunkedProcessingWorkflow extends Construct {
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
 
+    const retryAttempts = props.chunkRetry?.maxAttempts ?? DEFAULT_CHUNK_RETRY_ATTEMPTS;
+    const retryInterval = props.chunkRetry?.interval ?? DEFAULT_CHUNK_RETRY_INTERVAL;
+    const retryBackoff = props.chunkRetry?.backoffRate ?? DEFAULT_CHUNK_RETRY_BACKOFF_RATE;
+    checkInteger(this, 'chunkRetry.maxAttempts', retryAttempts, 0);
+    checkRange(this, 'chunkRetry.maxAttempts', retryAttempts, 0, 10);
+    checkRange(this, 'chunkRetry.backoffRate', retryBackoff, 1, 10);
     checkInteger(this, 'maxConcurrency', maxConcurrency, 1);
     checkRange(this, 'maxConcurrency', maxConcurrency, 1, 10_000);
     checkRange(this, 'toleratedFailurePercentage', tolerated, 0, 100);
@@ -317,6 +353,20 @@ export class ChunkedProcessingWorkflow extends Construct {
       maxDelay: Duration.minutes(5),
       jitterStrategy: sfn.JitterType.FULL,
     });
+
+    // Last retrier of each chunk task: States.TaskFailed matches any error the earlier retriers did not
+    // (Step Functions uses the first retrier that matches), i.e. the chunk's own failure.
+    if (retryAttempts > 0) {
+      for (const task of [lambdaChunk, batchChunk]) {
+        task.addRetry({
+          errors: ['States.TaskFailed'],
+          interval: retryInterval,
+          backoffRate: retryBackoff,
+          maxAttempts: retryAttempts,
+          jitterStrategy: sfn.JitterType.FULL,
+        });
+      }
+    }
 
     const batchMarker = new sfn.Pass(this, STATE_NAMES.batchMarker, {
       parameters: {
