@@ -3,7 +3,8 @@ import pLimit from 'p-limit';
 import { getOperation } from '../../containers/worker/src/operations/registry';
 import { derivedKeys } from '../../containers/worker/src/output';
 import { listDoneIndexes, parseManifest } from '../planner/plan';
-import { failurePrefix, ManifestChunk, manifestKey, resultKey, runPrefix, summaryKey } from '../planner/run-layout';
+import { failurePrefix, ManifestChunk, manifestKey, planKey, resultKey, RunIdentity, RunPlan, runPrefix, summaryKey, UNSET_IDENTITY } from '../planner/run-layout';
+import { defaultEmit, runMetricsLine } from './run-metrics';
 import { listKeys, putJson, readJson, readText } from '../shared/s3-objects';
 
 export type RunStatus = 'SUCCEEDED' | 'PARTIAL' | 'FAILED';
@@ -24,7 +25,11 @@ export interface FailedChunk {
 
 /** What every run ends with: in `runs/{runId}/summary.json`, on the summary queue and in the EventBridge event. */
 export interface RunSummary {
+  /** Version of this message format; bumped on any incompatible change (see docs/chunked-processing.md). */
+  readonly schemaVersion: 1;
   readonly runId: string;
+  /** The run input's identifying fields (customerId, tenantId, batchId, deployment, snapshotId). */
+  readonly identity: RunIdentity;
   readonly status: RunStatus;
   readonly operation: string;
   readonly chunks: { readonly total: number; readonly succeeded: number; readonly failed: number };
@@ -56,6 +61,8 @@ export interface AggregateDeps {
   readonly runsBucket: string;
   readonly toleratedFailurePercentage: number;
   readonly now?: () => Date;
+  /** Where the EMF metrics line goes. @default defaultEmit (stdout on Lambda) */
+  readonly emit?: (line: string) => void;
 }
 
 /**
@@ -68,6 +75,8 @@ export async function aggregateRun(event: AggregateEvent, deps: AggregateDeps): 
   const manifestBody = await readText(s3, runsBucket, manifestKey(event.runId));
   if (manifestBody === undefined) throw new Error(`run ${event.runId} has no manifest at s3://${runsBucket}/${manifestKey(event.runId)}`);
   const chunks = parseManifest(manifestBody).sort((a, b) => a.index - b.index);
+  const plan = await readJson<RunPlan>(s3, runsBucket, planKey(event.runId));
+  const identity = plan?.identity ?? UNSET_IDENTITY;
   const op = getOperation(event.operation);
   if (op.kind !== 'records') throw new Error(`operation ${event.operation} is not a record operation; it cannot be aggregated from chunks`);
   const config = op.parseConfig(JSON.parse(event.operationConfig || '{}'));
@@ -111,7 +120,9 @@ export async function aggregateRun(event: AggregateEvent, deps: AggregateDeps): 
     }
   }
   const summary: RunSummary = {
+    schemaVersion: 1,
     runId: event.runId,
+    identity,
     status,
     operation: event.operation,
     chunks: { total: chunks.length, succeeded, failed: failed.length },
@@ -126,6 +137,23 @@ export async function aggregateRun(event: AggregateEvent, deps: AggregateDeps): 
     ...(event.mapError ? { mapError: `${event.mapError.Error ?? 'Error'}: ${truncate(event.mapError.Cause ?? '')}` } : {}),
   };
   await putJson(s3, runsBucket, summary.summary.key, summary);
+  (deps.emit ?? defaultEmit)(
+    runMetricsLine(
+      event.runId,
+      identity,
+      [
+        { name: 'RunRecordsProcessed', unit: 'Count', value: summary.records },
+        { name: 'RunRecordsRejected', unit: 'Count', value: summary.rejected },
+        { name: 'RunChunksSucceeded', unit: 'Count', value: succeeded },
+        { name: 'RunChunksFailed', unit: 'Count', value: failed.length },
+        { name: 'RunsSucceeded', unit: 'Count', value: status === 'SUCCEEDED' ? 1 : 0 },
+        { name: 'RunsPartial', unit: 'Count', value: status === 'PARTIAL' ? 1 : 0 },
+        { name: 'RunsFailed', unit: 'Count', value: status === 'FAILED' ? 1 : 0 },
+      ],
+      { operation: event.operation, status },
+      (deps.now ?? (() => new Date()))().getTime(),
+    ),
+  );
   return summary;
 }
 

@@ -2,6 +2,7 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import type { Context } from 'aws-lambda';
 import { ChunkResult, processChunk } from '../../containers/worker/src/engine';
 import { createLogger, Logger } from '../../containers/worker/src/log';
+import { defaultEmit, runMetricsLine } from '../aggregate/run-metrics';
 import { DoneMarker, ManifestChunk } from '../planner/run-layout';
 
 /** One Distributed Map item: the run's identity plus one manifest line. */
@@ -43,6 +44,8 @@ export interface ChunkDepsIn {
   readonly runsBucket: string;
   readonly log?: Logger;
   readonly now?: () => Date;
+  /** Where the per-chunk EMF metrics line goes. @default defaultEmit (stdout on Lambda) */
+  readonly emit?: (line: string) => void;
 }
 
 /** Stop this long before the Lambda deadline, leaving time to save the checkpoint. */
@@ -85,6 +88,20 @@ export async function runChunk(event: ChunkEvent, deps: ChunkDepsIn, signal?: Ab
   };
   await deps.s3.send(
     new PutObjectCommand({ Bucket: deps.runsBucket, Key: chunk.doneKey, Body: JSON.stringify(done), ContentType: 'application/json' }),
+  );
+  // Live progress on the dashboard: one line per finished chunk, with the run's identifying fields.
+  (deps.emit ?? defaultEmit)(
+    runMetricsLine(
+      event.runId,
+      chunk.identity,
+      [
+        { name: 'ChunksDone', unit: 'Count', value: 1 },
+        { name: 'RecordsProcessed', unit: 'Count', value: result.records },
+        { name: 'RecordsRejected', unit: 'Count', value: result.rejected },
+        { name: 'ChunkDuration', unit: 'Milliseconds', value: result.durationMs },
+      ],
+      { chunk: chunk.index, route: 'lambda' },
+    ),
   );
   return { index: chunk.index, records: result.records, rejected: result.rejected, skipped: false };
 }

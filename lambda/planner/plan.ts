@@ -6,6 +6,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { walkJsonArray } from '../../containers/worker/src/engine/json-array';
 import { readJson, readText } from '../shared/s3-objects';
 import { DEFAULT_CHUNK_RECORDS, InvalidRunInputError, s3ErrorText, ValidatedRun } from '../validate-input/validate';
 import {
@@ -111,6 +112,7 @@ export async function planRun(run: ValidatedRun, deps: PlannerDeps): Promise<Pla
         doneKey: doneMarkerKey(run.runId, index),
         failureKey: failureKey(run.runId, index),
         done: false,
+        identity: run.identity,
       });
     }
   }
@@ -119,6 +121,7 @@ export async function planRun(run: ValidatedRun, deps: PlannerDeps): Promise<Pla
   await writeManifest(deps, run.runId, chunks);
   const plan: RunPlan = {
     runId: run.runId,
+    identity: run.identity,
     operation: run.operation,
     operationConfig: run.operationConfig,
     inputs: inputs.map((i) => ({ bucket: i.bucket, key: i.key, size: i.size, etag: i.etag })),
@@ -257,10 +260,15 @@ async function resolveInputs(s3: S3Client, run: ValidatedRun): Promise<InputObje
   return out;
 }
 
-/** Format from the request, else from the key's extension (`.jsonl`, `.ndjson`, `.json`, `.csv`, each optionally `.gz`). */
-export function formatOf(key: string, requested?: InputFormat): InputFormat {
+/**
+ * Format from the request, else from the key's extension (`.jsonl`, `.ndjson`, `.json`, `.csv`, each
+ * optionally `.gz`). A `.json` object whose first non-blank byte is `[` is a JSON array (`json-array`);
+ * any other `.json` object is read as JSON lines.
+ */
+export function formatOf(key: string, requested?: InputFormat, head?: Buffer): InputFormat {
   if (requested) return requested;
   const base = key.toLowerCase().replace(/\.gz$/, '');
+  if (base.endsWith('.json') && head !== undefined && firstNonBlank(head) === 0x5b) return 'json-array';
   if (/\.(jsonl|ndjson|json)$/.test(base)) return 'jsonl';
   if (base.endsWith('.csv')) return 'csv';
   throw new InvalidRunInputError(
@@ -268,14 +276,31 @@ export function formatOf(key: string, requested?: InputFormat): InputFormat {
   );
 }
 
+function firstNonBlank(buf: Buffer): number | undefined {
+  let i = buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+  while (i < buf.length && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
+  return i < buf.length ? buf[i] : undefined;
+}
+
 async function planObject(s3: S3Client, input: InputObject, run: ValidatedRun): Promise<ObjectPlan> {
-  const format = formatOf(input.key, run.format);
+  formatOf(input.key, run.format); // an unknown extension fails before any read
   const where = `s3://${input.bucket}/${input.key}`;
   if (input.size === 0) {
-    return { ranges: [{ startByte: 0, endByte: 0, estimatedRecords: 0 }], format, gzip: false, bytesRead: 0, warnings: [`${where} is empty`] };
+    return { ranges: [{ startByte: 0, endByte: 0, estimatedRecords: 0 }], format: formatOf(input.key, run.format), gzip: false, bytesRead: 0, warnings: [`${where} is empty`] };
   }
   const sample = await readRange(s3, input, 0, Math.min(input.size, READ_WINDOW_BYTES));
   const gzip = (sample[0] === 0x1f && sample[1] === 0x8b) || input.key.toLowerCase().endsWith('.gz');
+  const format = formatOf(input.key, run.format, gzip ? undefined : sample);
+  if (gzip && format === 'json-array') {
+    return {
+      ranges: [{ startByte: 0, endByte: input.size, estimatedRecords: 0 }],
+      format,
+      gzip,
+      bytesRead: sample.length,
+      warnings: [`${where} is a gzip-compressed JSON array and cannot be split by byte range: processed as one whole-object chunk`],
+    };
+  }
+  if (format === 'json-array') return planJsonArray(s3, input, run);
   if (gzip) {
     return {
       ranges: [{ startByte: 0, endByte: input.size, estimatedRecords: estimateGzipRecords(sample, input.size, format) }],
@@ -347,6 +372,56 @@ async function planObject(s3: S3Client, input: InputObject, run: ValidatedRun): 
     ranges[0].estimatedRecords = Math.max(0, Math.round((ranges[0].endByte - header) / bytesPerRecord));
   }
   return { ranges, format, gzip, bytesRead, warnings };
+}
+
+/**
+ * A JSON array: one streaming pass over the whole object (the only way to know, at a given byte,
+ * whether it lies inside a string or a nested value) that counts the elements at depth 1 and keeps
+ * the offset of the element starting each chunk. Chunks hold exactly chunkRecords elements (the last
+ * one up to 1.1x), or start at the first element at or after each multiple of chunkBytes. Cost: the
+ * object's size in bytes read (bytesRead = size) and one byte-level walk (strings skipped with
+ * indexOf), memory bounded by one source buffer; no element is parsed.
+ */
+async function planJsonArray(s3: S3Client, input: InputObject, run: ValidatedRun): Promise<ObjectPlan> {
+  const res = await s3.send(new GetObjectCommand({ Bucket: input.bucket, Key: input.key }));
+  const starts: number[] = [];
+  const counts: number[] = [];
+  let n = 0;
+  const perChunk = run.chunkBytes === undefined ? (run.chunkRecords ?? DEFAULT_CHUNK_RECORDS) : undefined;
+  let nextTarget = run.chunkBytes ?? Infinity;
+  let walk;
+  try {
+    walk = await walkJsonArray(res.Body as AsyncIterable<Buffer>, { sourceOffset: 0, atArrayStart: true, end: Infinity, collect: false }, (el) => {
+      const boundary =
+        n === 0 ||
+        (perChunk !== undefined ? n % perChunk === 0 : el.offset >= nextTarget);
+      if (boundary) {
+        if (n > 0) counts.push(n - counts.reduce((a, b) => a + b, 0));
+        starts.push(n === 0 ? 0 : el.offset);
+        if (run.chunkBytes !== undefined) while (nextTarget <= el.offset) nextTarget += run.chunkBytes;
+      }
+      n++;
+    });
+  } catch (err) {
+    throw new InvalidRunInputError(`s3://${input.bucket}/${input.key} (json-array): ${(err as Error).message}`);
+  }
+  if (starts.length === 0) starts.push(0);
+  counts.push(n - counts.reduce((a, b) => a + b, 0));
+  // A remainder under a tenth of a chunk joins the previous chunk.
+  if (starts.length > 1) {
+    const last = counts[counts.length - 1];
+    const small = perChunk !== undefined ? last < perChunk / 10 : input.size - starts[starts.length - 1] < run.chunkBytes! / 10;
+    if (small) {
+      starts.pop();
+      counts[counts.length - 2] += counts.pop()!;
+    }
+  }
+  const ranges = starts.map((start, i) => ({
+    startByte: start,
+    endByte: i + 1 < starts.length ? starts[i + 1] : input.size,
+    estimatedRecords: counts[i],
+  }));
+  return { ranges, format: 'json-array', gzip: false, bytesRead: walk.bytesRead, warnings: [] };
 }
 
 /**

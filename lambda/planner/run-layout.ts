@@ -22,7 +22,18 @@ export const resultKey = (runId: string): string => `${runPrefix(runId)}result.j
 export const summaryKey = (runId: string): string => `${runPrefix(runId)}summary.json`;
 
 export type ChunkRoute = 'lambda' | 'batch';
-export type InputFormat = 'jsonl' | 'csv';
+
+/**
+ * The seed's input document fields that say whose run this is. They travel with the run into
+ * plan.json, every manifest line, the summary (and so the delivered messages), the Batch job tags and
+ * the metric dimensions.
+ */
+export const RUN_IDENTITY_FIELDS = ['customerId', 'tenantId', 'batchId', 'deployment', 'snapshotId'] as const;
+export type RunIdentity = { readonly [K in (typeof RUN_IDENTITY_FIELDS)[number]]: string };
+/** The value of an identifying field the input left out (tags and dimensions need a value). */
+export const UNSET_IDENTITY: RunIdentity = { customerId: 'none', tenantId: 'none', batchId: 'none', deployment: 'none', snapshotId: 'none' };
+/** `json-array`: one top-level JSON array of objects, chunked on element boundaries. */
+export type InputFormat = 'jsonl' | 'csv' | 'json-array';
 
 /** One line of `runs/{runId}/manifest.jsonl`. */
 export interface ManifestChunk {
@@ -37,7 +48,7 @@ export interface ManifestChunk {
   readonly route: ChunkRoute;
   readonly format: InputFormat;
   readonly gzip: boolean;
-  /** The worker's INPUT_FORMAT for this chunk: `jsonl`, `csv`, `jsonl.gz` or `csv.gz`. */
+  /** The worker's INPUT_FORMAT for this chunk: `jsonl`, `csv`, `json-array`, each optionally `.gz`. */
   readonly inputFormat: string;
   /** Where the chunk's partial result goes (`runs/{runId}/chunks/{index}.json`). */
   readonly outputKey: string;
@@ -47,11 +58,14 @@ export interface ManifestChunk {
   readonly failureKey: string;
   /** True when a previous attempt of this run already finished the chunk (the workflow skips it). */
   readonly done: boolean;
+  /** The run's identifying fields (also in plan.json). */
+  readonly identity?: RunIdentity;
 }
 
 /** Content of `runs/{runId}/plan.json`. */
 export interface RunPlan {
   readonly runId: string;
+  readonly identity?: RunIdentity;
   readonly operation: string;
   readonly operationConfig: string;
   readonly inputs: readonly { readonly bucket: string; readonly key: string; readonly size: number; readonly etag?: string }[];

@@ -1,5 +1,6 @@
 import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { InputFormat, RUN_ID_PATTERN } from '../planner/run-layout';
+import { z } from 'zod';
+import { InputFormat, RUN_ID_PATTERN, RUN_IDENTITY_FIELDS, RunIdentity, UNSET_IDENTITY } from '../planner/run-layout';
 
 /** Default target size of a chunk, from the seed workload (60M records in 500K-record chunks). */
 export const DEFAULT_CHUNK_RECORDS = 500_000;
@@ -25,11 +26,19 @@ export interface RunRequest {
   readonly operationConfig?: unknown;
   /** @default - the stack's LAMBDA_MAX_RECORDS (1,000,000) */
   readonly lambdaMaxRecords?: number;
+  /** The seed's input document fields naming whose run this is (see RUN_IDENTITY_FIELDS). */
+  readonly customerId?: string;
+  readonly tenantId?: string;
+  readonly batchId?: string;
+  readonly deployment?: string;
+  readonly snapshotId?: string;
 }
 
 /** The validated, normalized request every later step works from: the RunRequest fields, checked, plus these. */
-export interface ValidatedRun extends Omit<RunRequest, 'runId' | 'operationConfig' | 'lambdaMaxRecords'> {
+export interface ValidatedRun extends Omit<RunRequest, 'runId' | 'operationConfig' | 'lambdaMaxRecords' | keyof RunIdentity> {
   readonly runId: string;
+  /** The identifying fields, every one set (`"none"` when the input left it out). */
+  readonly identity: RunIdentity;
   /** Always JSON text (what the worker reads from OPERATION_CONFIG). */
   readonly operationConfig: string;
   readonly lambdaMaxRecords: number;
@@ -43,7 +52,32 @@ export class InvalidRunInputError extends Error {
   }
 }
 
-const FORMATS: readonly InputFormat[] = ['jsonl', 'csv'];
+const FORMATS: readonly InputFormat[] = ['jsonl', 'csv', 'json-array'];
+
+/**
+ * An identifying field becomes a Batch job tag value and a CloudWatch metric dimension value, so it
+ * keeps to the characters both accept.
+ */
+export const IDENTITY_VALUE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/=+@-]{0,127}$/;
+const identityValue = z
+  .string({ error: (i) => `must be a string, got ${describe(i.input)}` })
+  .regex(IDENTITY_VALUE_PATTERN, {
+    error: (i) => `(${describe(i.input)}) is not allowed; allowed: 1-128 characters of A-Z a-z 0-9 . _ : / = + @ -, starting with a letter or digit`,
+  });
+const identitySchema = z.object(Object.fromEntries(RUN_IDENTITY_FIELDS.map((f) => [f, identityValue.optional()])));
+
+/** The identity fields of a run input, each checked; problems name the field, the value and what is allowed. */
+export function parseIdentity(raw: Record<string, unknown>, problems: string[]): RunIdentity {
+  const picked = Object.fromEntries(RUN_IDENTITY_FIELDS.filter((f) => raw[f] !== undefined && raw[f] !== null).map((f) => [f, raw[f]]));
+  const parsed = identitySchema.safeParse(picked);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')} ${issue.message}`);
+    return { ...UNSET_IDENTITY };
+  }
+  const out: Record<string, string> = { ...UNSET_IDENTITY };
+  for (const [k, v] of Object.entries(parsed.data)) if (typeof v === 'string') out[k] = v;
+  return out as unknown as RunIdentity;
+}
 
 export interface ValidateOptions {
   /** Names of the operations the worker knows (its registry). */
@@ -114,6 +148,7 @@ export function validateRunRequest(raw: unknown, options: ValidateOptions): Vali
       operationConfig = JSON.stringify(r.operationConfig);
     }
   }
+  const identity = parseIdentity(r, problems);
   const runId = str('runId') ?? sanitizeRunId(options.defaultRunId);
   if (runId === undefined) problems.push('runId is required (no execution name to default to)');
   else if (!RUN_ID_PATTERN.test(runId)) {
@@ -130,6 +165,7 @@ export function validateRunRequest(raw: unknown, options: ValidateOptions): Vali
     ...(format !== undefined ? { format: format as InputFormat } : {}),
     operationConfig,
     lambdaMaxRecords: lambdaMaxRecords ?? options.defaultLambdaMaxRecords ?? DEFAULT_LAMBDA_MAX_RECORDS,
+    identity,
   };
 }
 

@@ -6,6 +6,7 @@ import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } fro
 import { Upload } from '@aws-sdk/lib-storage';
 import pLimit from 'p-limit';
 import { StateMachine } from 'aws-local-stepfunctions';
+import { Duration } from 'aws-cdk-lib';
 import { createAggregateHandler } from '../../lambda/aggregate';
 import type { RunSummary } from '../../lambda/aggregate/aggregate';
 import { runChunk, ChunkEvent } from '../../lambda/chunk-processor';
@@ -192,6 +193,8 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     settings: {
       lambdaMaxRecords: options.lambdaMaxRecords ?? DEFAULT_LOCAL_LAMBDA_MAX_RECORDS,
       toleratedFailurePercentage: options.toleratedFailurePercentage ?? 0,
+      // The same one retry of a failed chunk as on AWS, without the 30 s wait.
+      chunkRetry: { interval: Duration.seconds(1) },
     },
   });
   const local = toLocalDefinition(definition);

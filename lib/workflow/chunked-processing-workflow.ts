@@ -24,6 +24,29 @@ export const LAMBDA_MAX_RECORDS_WARNING = 5_000_000;
 export const DEFAULT_TOLERATED_FAILURE_PERCENTAGE = 0;
 export const DEFAULT_CHUNK_FUNCTION_MEMORY_MB = 2048;
 export const DEFAULT_RUN_TIMEOUT = Duration.hours(24);
+/** Application errors of a chunk (a failed job, a failed chunk Lambda) are retried this many times. */
+export const DEFAULT_CHUNK_RETRY_ATTEMPTS = 1;
+export const DEFAULT_CHUNK_RETRY_INTERVAL = Duration.seconds(30);
+export const DEFAULT_CHUNK_RETRY_BACKOFF_RATE = 2;
+
+/** How the workflow retries a chunk that failed for an application reason. */
+export interface ChunkRetryProps {
+  /**
+   * Retries after the first attempt (0-10); 0 turns the retry off.
+   * @default 1
+   */
+  readonly maxAttempts?: number;
+  /**
+   * Wait before the first retry.
+   * @default Duration.seconds(30)
+   */
+  readonly interval?: Duration;
+  /**
+   * Multiplier of the wait for each further retry (1-10).
+   * @default 2
+   */
+  readonly backoffRate?: number;
+}
 /** Source and detail-type of the EventBridge event every finished run emits. */
 export const RUN_EVENT_SOURCE = 'cdk-batch-platform.chunked-processing';
 export const RUN_EVENT_DETAIL_TYPE = 'Chunked Processing Run Finished';
@@ -105,6 +128,13 @@ export interface ChunkedProcessingWorkflowProps {
    */
   readonly eventBus?: events.IEventBus;
   /**
+   * Retry of a chunk's application errors (a failed Batch job, a chunk Lambda error such as too many
+   * rejects), in the state machine's Retry on both chunk tasks, with full jitter. Infrastructure
+   * failures are retried by the job definition's retry strategy first.
+   * @default - once, after 30 s
+   */
+  readonly chunkRetry?: ChunkRetryProps;
+  /**
    * Longest a run may take.
    * @default Duration.hours(24)
    */
@@ -154,6 +184,12 @@ export class ChunkedProcessingWorkflow extends Construct {
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
 
+    const retryAttempts = props.chunkRetry?.maxAttempts ?? DEFAULT_CHUNK_RETRY_ATTEMPTS;
+    const retryInterval = props.chunkRetry?.interval ?? DEFAULT_CHUNK_RETRY_INTERVAL;
+    const retryBackoff = props.chunkRetry?.backoffRate ?? DEFAULT_CHUNK_RETRY_BACKOFF_RATE;
+    checkInteger(this, 'chunkRetry.maxAttempts', retryAttempts, 0);
+    checkRange(this, 'chunkRetry.maxAttempts', retryAttempts, 0, 10);
+    checkRange(this, 'chunkRetry.backoffRate', retryBackoff, 1, 10);
     checkInteger(this, 'maxConcurrency', maxConcurrency, 1);
     checkRange(this, 'maxConcurrency', maxConcurrency, 1, 10_000);
     checkRange(this, 'toleratedFailurePercentage', tolerated, 0, 100);
@@ -184,8 +220,10 @@ export class ChunkedProcessingWorkflow extends Construct {
       ...fnDefaults,
       entry: handlerEntry('planner/index.ts'),
       description: 'Chunked processing: splits input objects into record-aligned byte ranges (runs/{runId}/manifest.jsonl)',
-      timeout: Duration.minutes(5),
-      memorySize: 512,
+      // A json-array input is planned by one streaming pass over the whole object (about a minute per
+      // 10 GB at S3 read speed); JSON lines and CSV need one 64 KiB read per chunk.
+      timeout: Duration.minutes(15),
+      memorySize: 1769,
       environment: {
         RUNS_BUCKET: bucket.bucketName,
         LAMBDA_MAX_RECORDS: String(lambdaMaxRecords),
@@ -289,6 +327,15 @@ export class ChunkedProcessingWorkflow extends Construct {
           OUTPUT_S3_KEY: sfn.JsonPath.stringAt('$.chunk.outputKey'),
         },
       },
+      // The run's identifying fields as job tags (cost allocation, finding a customer's jobs).
+      tags: {
+        RunId: sfn.JsonPath.stringAt('$.runId'),
+        CustomerId: sfn.JsonPath.stringAt('$.chunk.identity.customerId'),
+        TenantId: sfn.JsonPath.stringAt('$.chunk.identity.tenantId'),
+        BatchId: sfn.JsonPath.stringAt('$.chunk.identity.batchId'),
+        Deployment: sfn.JsonPath.stringAt('$.chunk.identity.deployment'),
+        SnapshotId: sfn.JsonPath.stringAt('$.chunk.identity.snapshotId'),
+      },
       resultSelector: { 'jobId.$': '$.JobId', 'status.$': '$.Status' },
       resultPath: '$.batch',
       comment: 'Runs the worker container on one chunk and waits for the job (.sync)',
@@ -306,6 +353,20 @@ export class ChunkedProcessingWorkflow extends Construct {
       maxDelay: Duration.minutes(5),
       jitterStrategy: sfn.JitterType.FULL,
     });
+
+    // Last retrier of each chunk task: States.TaskFailed matches any error the earlier retriers did not
+    // (Step Functions uses the first retrier that matches), i.e. the chunk's own failure.
+    if (retryAttempts > 0) {
+      for (const task of [lambdaChunk, batchChunk]) {
+        task.addRetry({
+          errors: ['States.TaskFailed'],
+          interval: retryInterval,
+          backoffRate: retryBackoff,
+          maxAttempts: retryAttempts,
+          jitterStrategy: sfn.JitterType.FULL,
+        });
+      }
+    }
 
     const batchMarker = new sfn.Pass(this, STATE_NAMES.batchMarker, {
       parameters: {
@@ -468,7 +529,8 @@ export class ChunkedProcessingWorkflow extends Construct {
     );
     this.stateMachine.addToRolePolicy(
       new iam.PolicyStatement({
-        actions: ['batch:TerminateJob'],
+        // SubmitJob with Tags also needs TagResource on the new job.
+        actions: ['batch:TerminateJob', 'batch:TagResource'],
         resources: [Stack.of(this).formatArn({ service: 'batch', resource: 'job', resourceName: '*' })],
       }),
     );

@@ -5,7 +5,12 @@ const base = { runId: 'r1', bucket: 'b', key: 'in.jsonl', operation: 'aggregate-
 
 describe('validateRunRequest', () => {
   test('normalizes a valid request with defaults', () => {
-    expect(validateRunRequest(base, OPS)).toEqual({ ...base, operationConfig: '{}', lambdaMaxRecords: DEFAULT_LAMBDA_MAX_RECORDS });
+    expect(validateRunRequest(base, OPS)).toEqual({
+      ...base,
+      operationConfig: '{}',
+      lambdaMaxRecords: DEFAULT_LAMBDA_MAX_RECORDS,
+      identity: { customerId: 'none', tenantId: 'none', batchId: 'none', deployment: 'none', snapshotId: 'none' },
+    });
   });
 
   test('turns an operationConfig object into JSON text', () => {
@@ -53,5 +58,22 @@ describe('validateRunRequest', () => {
 
   test('rejects input that is not an object', () => {
     expect(() => validateRunRequest([1], OPS)).toThrow('run input must be a JSON object, got [1]');
+  });
+
+  it('takes the seed input document fields as the run identity', () => {
+    const doc = { ...base, customerId: 'cust-42', tenantId: 'tenant-a', batchId: 'b-2026-11-28', deployment: 'prod', snapshotId: 'snap:7' };
+    expect(validateRunRequest(doc, OPS).identity).toEqual({
+      customerId: 'cust-42',
+      tenantId: 'tenant-a',
+      batchId: 'b-2026-11-28',
+      deployment: 'prod',
+      snapshotId: 'snap:7',
+    });
+  });
+
+  it('names the field, the value and what is allowed for a bad identifying field', () => {
+    expect(() => validateRunRequest({ ...base, customerId: 'a b', tenantId: 7 }, OPS)).toThrow(
+      /customerId \("a b"\) is not allowed; allowed: 1-128 characters of A-Z a-z 0-9 \. _ : \/ = \+ @ -.*; tenantId must be a string, got 7/,
+    );
   });
 });

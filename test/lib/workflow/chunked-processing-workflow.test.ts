@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { App, Fn, Stack } from 'aws-cdk-lib';
+import { App, Duration, Fn, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -86,10 +86,27 @@ describe('ChunkedProcessingWorkflow', () => {
     );
   });
 
-  test('Batch chunks retry Batch API throttling with backoff and jitter', () => {
+  test('Batch chunks retry Batch API throttling with backoff and jitter, then a failed job once', () => {
     expect(inner.ProcessChunkOnBatch.Retry).toEqual([
       expect.objectContaining({ ErrorEquals: ['Batch.AWSBatchException', 'Batch.TooManyRequestsException', 'Batch.ServerException'], BackoffRate: 2, JitterStrategy: 'FULL', MaxAttempts: 8 }),
+      { ErrorEquals: ['States.TaskFailed'], IntervalSeconds: 30, BackoffRate: 2, MaxAttempts: 1, JitterStrategy: 'FULL' },
     ]);
+  });
+
+  test('application errors of a chunk are retried once with backoff, as the last retrier of the Lambda task', () => {
+    const retry = inner.ProcessChunkOnLambda.Retry as { ErrorEquals: string[] }[];
+    expect(retry[retry.length - 1]).toEqual({ ErrorEquals: ['States.TaskFailed'], IntervalSeconds: 30, BackoffRate: 2, MaxAttempts: 1, JitterStrategy: 'FULL' });
+  });
+
+  test('a Batch chunk job is tagged with the run id and the input document fields', () => {
+    expect((inner.ProcessChunkOnBatch as { Parameters: { Tags: unknown } }).Parameters.Tags).toEqual({
+      'RunId.$': '$.runId',
+      'CustomerId.$': '$.chunk.identity.customerId',
+      'TenantId.$': '$.chunk.identity.tenantId',
+      'BatchId.$': '$.chunk.identity.batchId',
+      'Deployment.$': '$.chunk.identity.deployment',
+      'SnapshotId.$': '$.chunk.identity.snapshotId',
+    });
   });
 
   test('Lambda chunks retry throttling and resume interrupted chunks', () => {
@@ -157,8 +174,19 @@ describe('ChunkedProcessingWorkflow props', () => {
     [{ toleratedFailurePercentage: 101 }, /\[ChunkedProcessing-test\/Workflow\] toleratedFailurePercentage \(101\) is out of range; allowed: 0 to 100/],
     [{ lambdaMaxRecords: -1 }, /\[ChunkedProcessing-test\/Workflow\] lambdaMaxRecords \(-1\) is invalid; allowed: a whole number >= 0/],
     [{ defaultChunkRecords: 0 }, /\[ChunkedProcessing-test\/Workflow\] defaultChunkRecords \(0\) is invalid; allowed: a whole number >= 1/],
+    [{ chunkRetry: { maxAttempts: 11 } }, /\[ChunkedProcessing-test\/Workflow\] chunkRetry.maxAttempts \(11\) is out of range; allowed: 0 to 10/],
   ])('rejects %p', (settings, message) => {
     expect(() => build(settings as ChunkedProcessingSettings)).toThrow(message);
+  });
+
+  test('the chunk retry is configurable and 0 turns it off', () => {
+    const { stack } = build({ chunkRetry: { maxAttempts: 3, interval: Duration.seconds(5), backoffRate: 3 } });
+    const { definition } = resolveDefinition(Template.fromStack(stack).toJSON() as never);
+    const batchRetry = (definition.States.ProcessChunks as unknown as { ItemProcessor: { States: Record<string, { Retry: unknown[] }> } }).ItemProcessor.States.ProcessChunkOnBatch.Retry;
+    expect(batchRetry[batchRetry.length - 1]).toEqual({ ErrorEquals: ['States.TaskFailed'], IntervalSeconds: 5, BackoffRate: 3, MaxAttempts: 3, JitterStrategy: 'FULL' });
+    const off = resolveDefinition(Template.fromStack(build({ chunkRetry: { maxAttempts: 0 } }).stack).toJSON() as never).definition;
+    const lambdaRetry = (off.States.ProcessChunks as unknown as { ItemProcessor: { States: Record<string, { Retry: unknown[] }> } }).ItemProcessor.States.ProcessChunkOnLambda.Retry as { ErrorEquals: string[] }[];
+    expect(lambdaRetry.map((r) => r.ErrorEquals[0])).not.toContain('States.TaskFailed');
   });
 
   test('warns when chunks too large for Lambda are routed to it', () => {

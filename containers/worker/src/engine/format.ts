@@ -1,4 +1,5 @@
-export type RecordFormat = 'jsonl' | 'csv';
+/** `json-array`: one top-level JSON array of objects (reader: json-array.ts). */
+export type RecordFormat = 'jsonl' | 'csv' | 'json-array';
 export type Compression = 'none' | 'gzip';
 export interface InputFormat {
   format: RecordFormat;
@@ -8,10 +9,10 @@ export interface InputFormat {
 }
 
 /** Values INPUT_FORMAT accepts. */
-export const INPUT_FORMATS = ['jsonl', 'csv', 'jsonl.gz', 'csv.gz', 'geojsonseq', 'geojsonseq.gz', 'geojson', 'geojson.gz'] as const;
+export const INPUT_FORMATS = ['jsonl', 'csv', 'json-array', 'jsonl.gz', 'csv.gz', 'json-array.gz', 'geojsonseq', 'geojsonseq.gz', 'geojson', 'geojson.gz'] as const;
 export type InputFormatName = (typeof INPUT_FORMATS)[number];
 
-type FormatName = 'jsonl' | 'csv' | 'geojsonseq' | 'geojson';
+type FormatName = 'jsonl' | 'csv' | 'json-array' | 'geojsonseq' | 'geojson';
 const EXTENSIONS: Record<string, FormatName> = {
   jsonl: 'jsonl',
   ndjson: 'jsonl',

@@ -16,6 +16,7 @@ import { derivedKeys, getBytes, PartWriter, prepareOutput, putJson } from '../ou
 import { parseExact, stringifyExact } from './exact-json';
 import { InputFormatName, resolveFormat, RecordFormat } from './format';
 import { geojsonSource } from './geojson';
+import { scanJsonArray } from './json-array';
 import { DEFAULT_MAX_RECORD_BYTES, scanRecords, ScanOptions, ScanSink } from './scan';
 import { headObject, openRange, readCsvHeader } from './source';
 import { scanThreaded, subRanges, DEFAULT_MIN_BYTES_PER_THREAD, ThreadOptions } from './threads';
@@ -26,6 +27,7 @@ export { scanRecords, DEFAULT_MAX_RECORD_BYTES, RAW_PREFIX_BYTES } from './scan'
 export type { ScanOptions, ScanSink, ScanResult } from './scan';
 export { cpuLimit, isScanThread, runScanThread, subRanges, threadCountFromEnv } from './threads';
 export type { ThreadOptions } from './threads';
+export { scanJsonArray, walkJsonArray, JsonArrayStructureError } from './json-array';
 
 export const DEFAULT_MAX_REJECT_RATIO = 0.01;
 
@@ -158,7 +160,9 @@ export async function processStream(
   const state = op.init(op.parseConfig(options.operationConfig));
   const noop = () => undefined;
   const run = bindOperation(op, state, options.onReject ?? noop, options.onRecord ?? noop);
-  const scan = await scanRecords(
+  const scan = options.format === 'json-array'
+    ? await scanJsonArray(source, { sourceOffset: 0, atArrayStart: true, end: Infinity, maxRecordBytes: options.maxRecordBytes, ...valueOptions(op) }, run.sink)
+    : await scanRecords(
     source,
     {
       format: options.format,
@@ -377,7 +381,8 @@ async function runRecords(
   }
   // The first chunk of an attempt begins one byte early to learn whether a record starts at `start`;
   // a resumed attempt starts exactly at a record boundary.
-  const skipPartialFirst = !resume && offset > 0;
+  // json-array chunks start exactly on an element (the planner's boundaries), so nothing is skipped.
+  const skipPartialFirst = !resume && offset > 0 && fmt.format !== 'json-array';
   const readFrom = skipPartialFirst ? offset - 1 : offset;
 
   const threads = deps.threads;
@@ -387,6 +392,7 @@ async function runRecords(
     op.output === 'document' &&
     op.values !== 'exact' &&
     fmt.format === 'jsonl' &&
+    fmt.geojson === undefined &&
     !whole &&
     offset < scanEnd &&
     subRanges(offset, scanEnd, threads.count, threads.minBytesPerThread ?? DEFAULT_MIN_BYTES_PER_THREAD).length > 2;
@@ -418,8 +424,22 @@ async function runRecords(
     } else {
       const source = geojsonSource(fmt, await openRange(s3In, bucket, key, whole ? 0 : readFrom, { gzip }), `s3://${bucket}/${key}`);
       const skipDecompressed = whole && offset > 0 ? offset : 0;
-      scan = await scanRecords(
-        skipDecompressed > 0 ? skipBytes(source, skipDecompressed) : source,
+      const afterBuffer = () => {
+        const a = rejects.flushIfFull();
+        const b = output?.flushIfFull();
+        if (a && b) return Promise.all([a, b]).then(() => undefined);
+        return a ?? b;
+      };
+      const shouldStop = signal ? () => signal.aborted : undefined;
+      const input = skipDecompressed > 0 ? skipBytes(source, skipDecompressed) : source;
+      scan = fmt.format === 'json-array'
+        ? await scanJsonArray(
+            input,
+            { sourceOffset: readFrom, atArrayStart: readFrom === 0, end: scanEnd, maxRecordBytes, ...valueOptions(op), shouldStop, afterBuffer },
+            run.sink,
+          )
+        : await scanRecords(
+        input,
         {
           format: fmt.format,
           sourceOffset: readFrom,
@@ -428,13 +448,8 @@ async function runRecords(
           maxRecordBytes,
           csvHeader,
           ...valueOptions(op),
-          shouldStop: signal ? () => signal.aborted : undefined,
-          afterBuffer: () => {
-            const a = rejects.flushIfFull();
-            const b = output?.flushIfFull();
-            if (a && b) return Promise.all([a, b]).then(() => undefined);
-            return a ?? b;
-          },
+          shouldStop,
+          afterBuffer,
         },
         run.sink,
       );
