@@ -1,7 +1,7 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
-import { BatchJobClient, IdempotencyConflictError, InvalidRequestError, JobIdConflictError, validateSubmitRequest } from '../../lib/client';
+import { BatchJobClient, IdempotencyConflictError, InvalidRequestError, JobIdConflictError, parseJobRoutes, validateSubmitRequest } from '../../lib/client';
 
 export interface QueueSubmitDeps {
   readonly client: BatchJobClient;
@@ -99,6 +99,7 @@ function depsFromEnv(): QueueSubmitDeps {
     client: new BatchJobClient({
       jobQueue: env('JOB_QUEUE'),
       jobDefinition: env('JOB_DEFINITION'),
+      routes: parseJobRoutes(process.env.JOB_ROUTES, 'JOB_ROUTES'),
       inputBucket: env('INPUT_BUCKET'),
       outputBucket: process.env.OUTPUT_BUCKET,
       fairShare: process.env.FAIR_SHARE === undefined ? undefined : process.env.FAIR_SHARE === 'true',
