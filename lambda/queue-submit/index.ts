@@ -2,7 +2,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
-import { BatchJobClient, IdempotencyConflictError, InvalidRequestError, JobIdConflictError, SubmitOptions, validateSubmitRequest } from '../../lib/client';
+import { BatchJobClient, IdempotencyConflictError, InvalidRequestError, JobIdConflictError, parseJobRoutes, SubmitOptions, validateSubmitRequest } from '../../lib/client';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { photoBundleSubmission, PhotoBundleSettings, republishFinished } from './photo-bundle';
 
@@ -133,6 +133,7 @@ function depsFromEnv(): QueueSubmitDeps {
     client: new BatchJobClient({
       jobQueue: env('JOB_QUEUE'),
       jobDefinition: env('JOB_DEFINITION'),
+      routes: parseJobRoutes(process.env.JOB_ROUTES, 'JOB_ROUTES'),
       inputBucket: env('INPUT_BUCKET'),
       outputBucket: process.env.OUTPUT_BUCKET,
       fairShare: process.env.FAIR_SHARE === undefined ? undefined : process.env.FAIR_SHARE === 'true',

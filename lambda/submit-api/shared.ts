@@ -7,6 +7,7 @@ import {
   InvalidRequestError,
   JobIdConflictError,
   JobNotFoundError,
+  parseJobRoutes,
   ThrottledError,
 } from '../../lib/client';
 
@@ -23,6 +24,7 @@ export function clientFromEnv(overrides: Partial<BatchJobClientOptions> = {}): B
   client ??= new BatchJobClient({
     jobQueue: required('JOB_QUEUE'),
     jobDefinition: required('JOB_DEFINITION'),
+    routes: parseJobRoutes(process.env.JOB_ROUTES, 'JOB_ROUTES'),
     inputBucket: required('INPUT_BUCKET'),
     outputBucket: process.env.OUTPUT_BUCKET,
     fairShare: process.env.FAIR_SHARE === undefined ? undefined : process.env.FAIR_SHARE === 'true',

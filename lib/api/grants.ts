@@ -6,10 +6,37 @@ import { IConstruct } from 'constructs';
 import { jobDefinitionArnAllRevisions } from '../common/job-definition-name';
 import { nagResourceFindingId } from '../common/nag';
 
+/** A queue and the job definition submitted to it, for operations placed elsewhere than the default. */
+export interface JobRouteTarget {
+  readonly jobQueue: batch.IJobQueue;
+  readonly jobDefinition: batch.IJobDefinition;
+}
+
+/**
+ * Routes by placement key `<EC2|FARGATE>:<image>` (the worker's operations/placement.ts), e.g.
+ * `{ 'FARGATE:ocr': { jobQueue: fargateQueue, jobDefinition: ocrJobDefinition } }`. Handlers get them as
+ * JSON in `JOB_ROUTES` and send each operation to its placement's route.
+ */
+export type JobRouteTargets = Readonly<Record<string, JobRouteTarget>>;
+
+/** The same pattern lib/client/routing.ts checks at run time (constructs do not import runtime code). */
+const ROUTE_KEY = /^(EC2|FARGATE):[a-z][a-z0-9-]{0,31}$/;
+
+/** Throws, naming the construct, on a route key the handlers would refuse. */
+export function checkRouteKeys(scope: IConstruct, routes: JobRouteTargets | undefined): void {
+  for (const key of Object.keys(routes ?? {})) {
+    if (!ROUTE_KEY.test(key)) {
+      throw new Error(`[${scope.node.path}] routes key (${JSON.stringify(key)}) must be "<EC2|FARGATE>:<image>", e.g. "FARGATE:ocr"`);
+    }
+  }
+}
+
 /** What a BatchJobClient-based function may do. */
 export interface JobClientGrantProps {
   readonly jobQueue: batch.IJobQueue;
   readonly jobDefinition: batch.IJobDefinition;
+  /** Further queues and job definitions the function submits to (and finds jobs in). @default - none */
+  readonly routes?: JobRouteTargets;
   readonly inputBucket: s3.IBucket;
   /** Stage inputs and submit. */
   readonly submit?: boolean;
@@ -43,15 +70,17 @@ export function grantJobClient(scope: IConstruct, grantee: iam.IGrantable & ICon
   });
   props.inputBucket.grantRead(grantee, 'jobs/*');
   if (props.submit) {
-    const jobDefinitionAllRevisions = jobDefinitionArnAllRevisions(scope, props.jobDefinition);
-    iam.Grant.addToPrincipal({ grantee, actions: ['batch:SubmitJob'], resourceArns: [props.jobQueue.jobQueueArn, jobDefinitionAllRevisions] });
+    const targets = [{ jobQueue: props.jobQueue, jobDefinition: props.jobDefinition }, ...Object.values(props.routes ?? {})];
+    const definitions = targets.map((t) => jobDefinitionArnAllRevisions(scope, t.jobDefinition));
+    const queues = targets.map((t) => t.jobQueue.jobQueueArn);
+    iam.Grant.addToPrincipal({ grantee, actions: ['batch:SubmitJob'], resourceArns: [...new Set([...queues, ...definitions])] });
     iam.Grant.addToPrincipal({
       grantee,
       actions: ['batch:TagResource'],
       resourceArns: [jobArns],
       conditions: { StringEquals: { 'batch:CreateAction': 'SubmitJob' } },
     });
-    ackResource(jobDefinitionAllRevisions);
+    [...new Set(definitions)].forEach(ackResource);
     ackResource(jobArns);
     ackResource(props.inputBucket.arnForObjects('jobs/*/submit.lock'));
     ['s3:Abort*', 's3:DeleteObject*'].forEach((a) => ack(`Action::${a}`));
@@ -74,6 +103,7 @@ export function jobClientEnvironment(props: {
   outputBucket?: s3.IBucket;
   fairShare?: boolean;
   jobNamePrefix?: string;
+  routes?: JobRouteTargets;
 }): Record<string, string> {
   const fairShare = props.fairShare ?? (props.jobQueue.schedulingPolicy ? true : undefined);
   return {
@@ -83,7 +113,17 @@ export function jobClientEnvironment(props: {
     OUTPUT_BUCKET: (props.outputBucket ?? props.inputBucket).bucketName,
     ...(fairShare === undefined ? {} : { FAIR_SHARE: String(fairShare) }),
     ...(props.jobNamePrefix ? { JOB_NAME_PREFIX: props.jobNamePrefix } : {}),
+    ...(props.routes && Object.keys(props.routes).length ? { JOB_ROUTES: jobRoutesJson(props.jobQueue, props.routes) } : {}),
   };
+}
+
+/** The route table as the JSON lib/client/routing.ts parses (ARNs resolved at deploy). */
+export function jobRoutesJson(scope: IConstruct, routes: JobRouteTargets): string {
+  const table = Object.fromEntries(
+    Object.entries(routes).map(([key, t]) => [key, { jobQueue: t.jobQueue.jobQueueArn, jobDefinition: t.jobDefinition.jobDefinitionArn }]),
+  );
+  // toJsonString renders plain JSON for literal values and an Fn::Join for tokens (ARNs of this stack).
+  return Stack.of(scope).toJsonString(table);
 }
 
 /** Why the grants above use wildcards, for cdk-nag (IAM5). */

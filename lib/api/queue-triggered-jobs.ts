@@ -8,7 +8,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { handlerEntry, PlatformFunction } from '../common/node-function';
 import { checkInteger, checkRange, propError } from '../common/validation';
-import { grantJobClient, jobClientEnvironment } from './grants';
+import { checkRouteKeys, grantJobClient, jobClientEnvironment, JobRouteTargets } from './grants';
 
 export const DEFAULT_QUEUE_BATCH_SIZE = 10;
 export const DEFAULT_QUEUE_MAX_BATCHING_WINDOW = Duration.seconds(5);
@@ -22,6 +22,13 @@ const SUBMIT_JOB_TPS = 50;
 export interface QueueTriggeredJobsProps {
   readonly jobQueue: batch.IJobQueue;
   readonly jobDefinition: batch.IJobDefinition;
+  /**
+   * Queues and job definitions of operations placed elsewhere than the default (EC2, streaming worker),
+   * by placement key `<EC2|FARGATE>:<image>`, e.g. `{ 'FARGATE:ocr': { jobQueue, jobDefinition } }`:
+   * the handlers send each operation to its placement's route and find its jobs there.
+   * @default - none: operations placed elsewhere are refused with an error naming the route they need
+   */
+  readonly routes?: JobRouteTargets;
   /** Bucket that receives `jobs/{jobId}/inputs.json`. */
   readonly inputBucket: s3.IBucket;
   /** @default - the input bucket */
@@ -79,6 +86,7 @@ export class QueueTriggeredJobs extends Construct {
     const maxConcurrency = props.maxConcurrency ?? DEFAULT_QUEUE_MAX_CONCURRENCY;
     const submitConcurrency = props.submitConcurrency ?? DEFAULT_QUEUE_SUBMIT_CONCURRENCY;
     const maxReceiveCount = props.maxReceiveCount ?? DEFAULT_QUEUE_MAX_RECEIVE_COUNT;
+    checkRouteKeys(this, props.routes);
     checkInteger(this, 'batchSize', batchSize, 1);
     checkRange(this, 'batchSize', batchSize, 1, maxBatchingWindow.toSeconds() > 0 ? 10000 : 10);
     checkInteger(this, 'maxConcurrency', maxConcurrency, 2);
@@ -121,7 +129,7 @@ export class QueueTriggeredJobs extends Construct {
         SUBMIT_CONCURRENCY: String(submitConcurrency),
       },
     });
-    grantJobClient(this, this.submitFunction, { jobQueue: props.jobQueue, jobDefinition: props.jobDefinition, inputBucket: props.inputBucket, submit: true });
+    grantJobClient(this, this.submitFunction, { jobQueue: props.jobQueue, jobDefinition: props.jobDefinition, routes: props.routes, inputBucket: props.inputBucket, submit: true });
     this.deadLetterQueue.grantSendMessages(this.submitFunction);
     this.eventSource = new lambdaEventSources.SqsEventSource(this.queue, {
       batchSize,

@@ -8,7 +8,7 @@ import { Construct, IConstruct } from 'constructs';
 import { nagResourceFindingId } from '../common/nag';
 import { handlerEntry, PlatformFunction } from '../common/node-function';
 import { checkInteger, checkRange, propError } from '../common/validation';
-import { grantJobClient, jobClientEnvironment } from './grants';
+import { checkRouteKeys, grantJobClient, jobClientEnvironment, JobRouteTargets } from './grants';
 
 /** How callers of the submit API authenticate. */
 export type SubmitApiAuthorization = 'IAM' | 'API_KEY';
@@ -24,6 +24,13 @@ export interface SubmitApiProps {
   readonly jobQueue: batch.IJobQueue;
   /** Job definition of the worker. */
   readonly jobDefinition: batch.IJobDefinition;
+  /**
+   * Queues and job definitions of operations placed elsewhere than the default (EC2, streaming worker),
+   * by placement key `<EC2|FARGATE>:<image>`, e.g. `{ 'FARGATE:ocr': { jobQueue, jobDefinition } }`:
+   * the handlers send each operation to its placement's route and find its jobs there.
+   * @default - none: operations placed elsewhere are refused with an error naming the route they need
+   */
+  readonly routes?: JobRouteTargets;
   /** Bucket that receives `jobs/{jobId}/inputs.json`. */
   readonly inputBucket: s3.IBucket;
   /** Bucket the worker writes outputs to. @default - the input bucket */
@@ -87,6 +94,7 @@ export class SubmitApi extends Construct {
     const burst = props.throttlingBurstLimit ?? DEFAULT_SUBMIT_API_BURST_LIMIT;
     const stageName = props.stageName ?? DEFAULT_SUBMIT_API_STAGE;
     if (!['IAM', 'API_KEY'].includes(this.authorization)) throw propError(this, 'authorization', this.authorization, "'IAM' or 'API_KEY'");
+    checkRouteKeys(this, props.routes);
     checkRange(this, 'throttlingRateLimit', rate, 1, 10000);
     checkInteger(this, 'throttlingBurstLimit', burst, 1);
     checkInteger(this, 'monthlyQuota', props.monthlyQuota, 1);
@@ -176,7 +184,7 @@ export class SubmitApi extends Construct {
     this.submitFunction = fn('SubmitFunction', 'submit.ts', 'POST /jobs: validates, stages the input and submits a Batch job');
     this.statusFunction = fn('StatusFunction', 'status.ts', "GET /jobs/{id}: a tenant's job status and result location");
     this.cancelFunction = fn('CancelFunction', 'cancel.ts', "DELETE /jobs/{id}: cancels a tenant's job");
-    const grantProps = { jobQueue: props.jobQueue, jobDefinition: props.jobDefinition, inputBucket: props.inputBucket };
+    const grantProps = { jobQueue: props.jobQueue, jobDefinition: props.jobDefinition, routes: props.routes, inputBucket: props.inputBucket };
     grantJobClient(this, this.submitFunction, { ...grantProps, submit: true });
     grantJobClient(this, this.statusFunction, grantProps);
     grantJobClient(this, this.cancelFunction, { ...grantProps, terminate: true });

@@ -6,6 +6,7 @@ import { InvalidRequestError } from './errors';
 import { jobIdForToken } from './idempotency';
 import * as lookup from './lookup';
 import * as results from './results';
+import { checkJobRoutes, JobRoutes, routedQueues } from './routing';
 import { DEFAULT_MAX_RETRIES, sdkRetryStrategy, sleep as realSleep } from './retry';
 import { SubmitRequestInput } from './schema';
 import * as submission from './submission';
@@ -43,6 +44,8 @@ const DEFAULT_LOCK_WAIT_MS = 120_000;
 export class BatchJobClient {
   public readonly jobQueue: string;
   public readonly jobDefinition?: string;
+  /** Queues and job definitions of operations placed elsewhere (see BatchJobClientOptions.routes). */
+  public readonly routes?: JobRoutes;
   public readonly inputBucket: string;
   public readonly outputBucket: string;
   public readonly jobNamePrefix: string;
@@ -54,6 +57,7 @@ export class BatchJobClient {
     }
     this.jobQueue = options.jobQueue;
     this.jobDefinition = options.jobDefinition;
+    this.routes = options.routes === undefined ? undefined : checkJobRoutes(options.routes);
     this.inputBucket = options.inputBucket;
     this.outputBucket = options.outputBucket ?? options.inputBucket;
     this.jobNamePrefix = options.jobNamePrefix ?? DEFAULT_JOB_NAME_PREFIX;
@@ -65,6 +69,8 @@ export class BatchJobClient {
     this.ctx = {
       jobQueue: this.jobQueue,
       jobDefinition: this.jobDefinition,
+      routes: this.routes,
+      jobQueues: routedQueues(this.jobQueue, this.routes),
       inputBucket: this.inputBucket,
       outputBucket: this.outputBucket,
       jobNamePrefix: this.jobNamePrefix,
@@ -82,6 +88,7 @@ export class BatchJobClient {
       logGroupOverride: options.logGroupName,
       retentionDaysValues: options.retentionDaysValues ?? DEFAULT_RETENTION_DAYS_VALUES,
       fairShare: options.fairShare !== undefined ? Promise.resolve(options.fairShare) : undefined,
+      routedFairShare: new Map(),
       logGroups: new Map(),
     };
   }

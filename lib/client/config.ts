@@ -5,6 +5,8 @@ import { InvalidRequestError } from './errors';
 export interface ClientConfig {
   readonly jobQueue?: string;
   readonly jobDefinition?: string;
+  /** Routes of operations placed elsewhere, as JSON (routing.ts JobRoutes). */
+  readonly routes?: string;
   readonly inputBucket?: string;
   readonly outputBucket?: string;
   readonly region?: string;
@@ -16,6 +18,7 @@ export interface ClientConfig {
 export const STACK_OUTPUT_KEYS = {
   JobQueueArn: 'jobQueue',
   JobDefinitionArn: 'jobDefinition',
+  JobRoutes: 'routes',
   InputBucketName: 'inputBucket',
   OutputBucketName: 'outputBucket',
   SubmitApiUrl: 'submitApiUrl',
@@ -26,6 +29,7 @@ export const STACK_OUTPUT_KEYS = {
 export const CONFIG_ENV_VARS = {
   BATCH_JOB_QUEUE: 'jobQueue',
   BATCH_JOB_DEFINITION: 'jobDefinition',
+  BATCH_JOB_ROUTES: 'routes',
   BATCH_INPUT_BUCKET: 'inputBucket',
   BATCH_OUTPUT_BUCKET: 'outputBucket',
   AWS_REGION: 'region',

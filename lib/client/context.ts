@@ -3,6 +3,7 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { RetryStrategyV2 } from '@smithy/types';
 import { BatchClientError, InvalidRequestError, toClientError } from './errors';
+import type { JobRoutes } from './routing';
 import { withRetry } from './retry';
 import { S3Location } from './types';
 
@@ -13,6 +14,10 @@ import { S3Location } from './types';
 export interface ClientContext {
   readonly jobQueue: string;
   readonly jobDefinition?: string;
+  /** Routes of operations placed elsewhere (routing.ts). */
+  readonly routes?: JobRoutes;
+  /** The client's queue and every route's: where status and cancel look for a job. */
+  readonly jobQueues: readonly string[];
   readonly inputBucket: string;
   readonly outputBucket: string;
   readonly jobNamePrefix: string;
@@ -28,8 +33,10 @@ export interface ClientContext {
   readonly lockWaitMs: number;
   readonly logGroupOverride?: string;
   readonly retentionDaysValues: readonly number[];
-  /** Whether the queue uses fair-share scheduling (looked up once; a failed lookup is not kept). */
+  /** Whether the client's queue uses fair-share scheduling (given, or looked up once; a failed lookup is not kept). */
   fairShare?: Promise<boolean>;
+  /** The same for each routed queue, by queue. */
+  readonly routedFairShare: Map<string, Promise<boolean>>;
   /** awslogs-group per job definition. */
   readonly logGroups: Map<string, Promise<string>>;
 }

@@ -5,6 +5,8 @@ export type { RetryMode } from './retry';
 export { submitRequestSchema, parseSubmitRequest, issuesToFieldErrors, CONTRACT_ENV_NAMES, DEFAULT_RETENTION_DAYS } from './schema';
 export type { SubmitRequest, SubmitRequestInput } from './schema';
 export type { SubmitOptions } from './submission';
+export { checkJobRoutes, parseJobRoutes, routeOperation } from './routing';
+export type { JobRoutes, JobTarget } from './routing';
 export { resolveClientConfig, stackOutputsToConfig, STACK_OUTPUT_KEYS } from './config';
 export type { ClientConfig } from './config';
 export { checkSubmissionPolicy, validateSubmitRequest, requestHash, neverSettable, tenantPrefix, CONTRACT_NAMES, MAX_OPERATION_CONFIG_BYTES, TENANT_ID_PATTERN, USER_ID_PATTERN } from './policy';

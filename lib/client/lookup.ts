@@ -56,10 +56,10 @@ export async function resolve(ctx: ClientContext, id: string): Promise<JobDetail
   throw new JobNotFoundError(id, ctx.jobQueue);
 }
 
-/** Whether a job belongs to the client's queue (given by name or ARN; Batch reports the ARN). */
+/** Whether a job belongs to the client's queue or a routed one (given by name or ARN; Batch reports the ARN). */
 export function inQueue(ctx: ClientContext, detail: JobDetail): boolean {
   const queue = detail.jobQueue ?? '';
-  return queue === ctx.jobQueue || queue.endsWith(`:job-queue/${ctx.jobQueue}`);
+  return ctx.jobQueues.some((q) => queue === q || queue.endsWith(`:job-queue/${q}`));
 }
 
 /** An earlier submit of this platform job id: the S3 record first (one GET), else a ListJobs by name. */
@@ -77,14 +77,16 @@ async function readSubmissionRecord(ctx: ClientContext, jobId: string): Promise<
   return text === undefined ? undefined : (JSON.parse(text) as SubmissionRecord);
 }
 
-/** Newest job of that exact name in the queue, any status (a JOB_NAME filter ignores jobStatus). */
+/** Newest job of that exact name in the client's queue and the routed ones, any status (a JOB_NAME filter ignores jobStatus). */
 export async function findByName(ctx: ClientContext, jobName: string): Promise<JobSummary | undefined> {
   let best: JobSummary | undefined;
-  const pages = paginateListJobs({ client: retrying(ctx, ctx.batch, 'ListJobs') }, { jobQueue: ctx.jobQueue, filters: [{ name: 'JOB_NAME', values: [jobName] }] });
-  for await (const page of pages) {
-    for (const s of page.jobSummaryList ?? []) {
-      if (s.jobName?.toLowerCase() !== jobName.toLowerCase()) continue;
-      if (!best || (s.createdAt ?? 0) > (best.createdAt ?? 0)) best = s;
+  for (const jobQueue of ctx.jobQueues) {
+    const pages = paginateListJobs({ client: retrying(ctx, ctx.batch, 'ListJobs') }, { jobQueue, filters: [{ name: 'JOB_NAME', values: [jobName] }] });
+    for await (const page of pages) {
+      for (const s of page.jobSummaryList ?? []) {
+        if (s.jobName?.toLowerCase() !== jobName.toLowerCase()) continue;
+        if (!best || (s.createdAt ?? 0) > (best.createdAt ?? 0)) best = s;
+      }
     }
   }
   return best;

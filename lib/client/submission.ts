@@ -8,6 +8,7 @@ import { claimJobId, discardStagedInput, recordedRequestHash } from './policy/cl
 import { requestHash, validateSubmitRequest } from './policy';
 import { isThrottle, withRetry } from './retry';
 import { SubmitRequest, SubmitRequestInput } from './schema';
+import { JobTarget, routeOperation } from './routing';
 import { retentionError, stageInput, stagingLocations, tagging } from './staging';
 import { MAX_SUBMIT_PAYLOAD_BYTES, S3Location, SubmittedJob } from './types';
 
@@ -29,17 +30,19 @@ export interface SubmitOptions {
  */
 export async function submit(ctx: ClientContext, request: SubmitRequestInput, options: SubmitOptions = {}): Promise<SubmittedJob> {
   const req = validate(ctx, request);
-  if (!ctx.jobDefinition) {
+  const route = routeOperation(req.operation, { jobQueue: ctx.jobQueue, jobDefinition: ctx.jobDefinition }, ctx.routes);
+  if (!route.jobDefinition) {
     throw new InvalidRequestError('BatchJobClient: a jobDefinition is required to submit', [{ field: 'jobDefinition', message: 'is required to submit' }]);
   }
+  const target: JobTarget = { jobQueue: route.jobQueue ?? ctx.jobQueue, jobDefinition: route.jobDefinition };
   const chosenId = req.jobId !== undefined;
   const jobId = req.jobId ?? (req.clientToken ? jobIdForToken(req.clientToken, req.tenantId) : randomUUID().replace(/-/g, ''));
   const jobName = req.jobName ?? `${ctx.jobNamePrefix}-${jobId}`;
   const staging = stagingLocations(ctx, jobId, req.inputKey);
   const input = staging.input;
   const output = options.output ?? staging.output;
-  const params = buildSubmitJob(ctx, req, jobId, jobName, input, output);
-  await checkFairShare(ctx, req);
+  const params = buildSubmitJob(ctx, target, req, jobId, jobName, input, output);
+  await checkFairShare(ctx, target.jobQueue, req);
 
   const idempotent = req.clientToken !== undefined;
   // With a chosen job id the token is part of what must match: another token on the same id is another submission.
@@ -112,7 +115,7 @@ function validate(ctx: ClientContext, request: SubmitRequestInput): SubmitReques
 }
 
 /** The SubmitJob request: the worker's environment contract, job tags, and the size limits checked. */
-function buildSubmitJob(ctx: ClientContext, req: SubmitRequest, jobId: string, jobName: string, input: S3Location, output: S3Location): SubmitJobCommandInput {
+function buildSubmitJob(ctx: ClientContext, target: JobTarget, req: SubmitRequest, jobId: string, jobName: string, input: S3Location, output: S3Location): SubmitJobCommandInput {
   const env: Record<string, string | undefined> = {
     JOB_ID: jobId,
     OPERATION: req.operation,
@@ -134,8 +137,8 @@ function buildSubmitJob(ctx: ClientContext, req: SubmitRequest, jobId: string, j
   if (req.userId) tags['user-id'] = req.userId;
   const params: SubmitJobCommandInput = {
     jobName,
-    jobQueue: ctx.jobQueue,
-    jobDefinition: ctx.jobDefinition,
+    jobQueue: target.jobQueue,
+    jobDefinition: target.jobDefinition,
     containerOverrides: { environment },
     tags,
     shareIdentifier: req.shareIdentifier,
@@ -166,27 +169,37 @@ function buildSubmitJob(ctx: ClientContext, req: SubmitRequest, jobId: string, j
 }
 
 /** Batch requires a shareIdentifier on fair-share queues and rejects one elsewhere; refuse before calling it. */
-async function checkFairShare(ctx: ClientContext, req: SubmitRequest): Promise<void> {
-  ctx.fairShare ??= call(ctx, 'DescribeJobQueues', () => ctx.batch.send(new DescribeJobQueuesCommand({ jobQueues: [ctx.jobQueue] }))).then((res) => {
-    const queue = res.jobQueues?.[0];
-    if (!queue) throw new InvalidRequestError(`job queue ${ctx.jobQueue} does not exist`, [{ field: 'jobQueue', message: 'not found', value: ctx.jobQueue }]);
-    return Boolean(queue.schedulingPolicyArn);
-  });
+async function checkFairShare(ctx: ClientContext, jobQueue: string, req: SubmitRequest): Promise<void> {
+  const own = jobQueue === ctx.jobQueue;
+  const lookup = () =>
+    call(ctx, 'DescribeJobQueues', () => ctx.batch.send(new DescribeJobQueuesCommand({ jobQueues: [jobQueue] }))).then((res) => {
+      const queue = res.jobQueues?.[0];
+      if (!queue) throw new InvalidRequestError(`job queue ${jobQueue} does not exist`, [{ field: 'jobQueue', message: 'not found', value: jobQueue }]);
+      return Boolean(queue.schedulingPolicyArn);
+    });
+  let pending: Promise<boolean>;
+  if (own) pending = ctx.fairShare ??= lookup();
+  else {
+    pending = ctx.routedFairShare.get(jobQueue) ?? lookup();
+    ctx.routedFairShare.set(jobQueue, pending);
+  }
   let fair: boolean;
   try {
-    fair = await ctx.fairShare;
+    fair = await pending;
   } catch (err) {
-    ctx.fairShare = undefined; // don't cache a failed lookup
+    // don't cache a failed lookup
+    if (own) ctx.fairShare = undefined;
+    else ctx.routedFairShare.delete(jobQueue);
     throw err;
   }
   if (fair && !req.shareIdentifier) {
     throw new InvalidRequestError('invalid submit request', [
-      { field: 'shareIdentifier', message: `job queue ${ctx.jobQueue} uses fair-share scheduling: a shareIdentifier is required` },
+      { field: 'shareIdentifier', message: `job queue ${jobQueue} uses fair-share scheduling: a shareIdentifier is required` },
     ]);
   }
   if (!fair && req.shareIdentifier) {
     throw new InvalidRequestError('invalid submit request', [
-      { field: 'shareIdentifier', message: `job queue ${ctx.jobQueue} has no fair-share scheduling policy: Batch rejects a shareIdentifier`, value: req.shareIdentifier },
+      { field: 'shareIdentifier', message: `job queue ${jobQueue} has no fair-share scheduling policy: Batch rejects a shareIdentifier`, value: req.shareIdentifier },
     ]);
   }
 }

@@ -1,3 +1,4 @@
+import type { JobRoutes } from './routing';
 import { BatchClient, JobStatus } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -30,6 +31,13 @@ export interface BatchJobClientOptions {
   readonly jobQueue: string;
   /** Job definition name, `name:revision` or ARN. @default - none: only `submit` needs it */
   readonly jobDefinition?: string;
+  /**
+   * Queues and job definitions of operations placed elsewhere than the default (EC2, streaming worker
+   * image), by `<runsOn>:<image>`: `{ 'FARGATE:ocr': { jobQueue, jobDefinition } }` (routing.ts). Status,
+   * wait, cancel and result find jobs in these queues too.
+   * @default - none: an operation placed elsewhere is refused with an error naming the route it needs
+   */
+  readonly routes?: JobRoutes;
   /** Bucket that receives `jobs/{jobId}/inputs.json` (and the idempotency records). */
   readonly inputBucket: string;
   /** @default - the input bucket */

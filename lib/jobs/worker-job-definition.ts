@@ -69,6 +69,12 @@ export interface WorkerJobDefinitionProps {
    */
   readonly image?: ecs.ContainerImage;
   /**
+   * Build stage of `containers/worker/Dockerfile` for the default image, e.g. `'ocr'` (the worker plus
+   * the OCR engine). Ignored when `image` is given.
+   * @default - the Dockerfile's last stage: the streaming worker
+   */
+  readonly imageTarget?: string;
+  /**
    * Command (overrides the image's CMD).
    * @default - the image's CMD
    */
@@ -243,6 +249,7 @@ export class WorkerJobDefinition extends Resource implements batch.IJobDefinitio
     this.grantBuckets(props);
 
     const image = props.image ?? ecs.ContainerImage.fromAsset(WORKER_CONTAINER_DIR, {
+      target: props.imageTarget,
       platform: this.architecture === 'ARM64' ? ecrAssets.Platform.LINUX_ARM64 : ecrAssets.Platform.LINUX_AMD64,
     });
     const readonlyRootFilesystem = props.readonlyRootFilesystem ?? true;

@@ -1,8 +1,9 @@
-import { CfnOutput, Duration, Stack, StackProps, TimeZone } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Size, Stack, StackProps, TimeZone } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { JobRouteTargets, jobRoutesJson } from '../api/grants';
 import { QueueTriggeredJobs } from '../api/queue-triggered-jobs';
 import { SubmitApi } from '../api/submit-api';
 import { JobCleanup } from '../cleanup/job-cleanup';
@@ -17,6 +18,10 @@ import { JobNotifications } from '../notifications/job-notifications';
 import { BatchJobQueue } from '../queue/batch-job-queue';
 import { StagingBuckets } from '../storage/staging-buckets';
 import { StageConfig } from './stage-config';
+
+/** The ocr job's size: Fargate 2 vCPU / 4 GiB, as the ocr operation's placement declares. */
+export const OCR_JOB_VCPUS = 2;
+export const OCR_JOB_MEMORY_MIB = 4096;
 
 export interface BatchPlatformStackProps extends StackProps {
   /** Stage settings (see `STAGES` in stage-config.ts). */
@@ -40,6 +45,13 @@ export class BatchPlatformStack extends Stack {
   public readonly fargateComputeEnvironments: readonly FargateComputeEnvironment[];
   public readonly fargateJobQueue?: BatchJobQueue;
   public readonly fargateJobDefinition?: WorkerJobDefinition;
+  /** The `ocr` operation's job definition: Fargate, the Dockerfile's `ocr` image target (only with a Fargate queue). */
+  public readonly ocrJobDefinition?: WorkerJobDefinition;
+  /**
+   * Where operations placed elsewhere than EC2 + streaming worker go, by placement key (lib/api/grants.ts
+   * JobRouteTargets): `FARGATE:worker` and `FARGATE:ocr` when the stage has a Fargate queue.
+   */
+  public readonly jobRoutes: JobRouteTargets;
   public readonly notifications: JobNotifications;
   public readonly webhook: CompletionWebhook;
   public readonly monitoring: BatchMonitoring;
@@ -107,11 +119,30 @@ export class BatchPlatformStack extends Stack {
         runnableTimeout: Duration.minutes(config.runnableTimeoutMinutes),
       });
       this.fargateJobDefinition = new WorkerJobDefinition(this, 'FargateWorkerJob', { ...jobIo, platform: 'FARGATE' });
+      // The size is the ocr operation's placement (containers/worker/src/operations/placement.ts
+      // OCR_PLACEMENT); constructs do not import runtime code, so a test checks the two agree.
+      this.ocrJobDefinition = new WorkerJobDefinition(this, 'OcrJob', {
+        ...jobIo,
+        platform: 'FARGATE',
+        imageTarget: 'ocr',
+        cpu: OCR_JOB_VCPUS,
+        memory: Size.mebibytes(OCR_JOB_MEMORY_MIB),
+      });
     }
+    this.jobRoutes = this.fargateJobQueue && this.fargateJobDefinition && this.ocrJobDefinition
+      ? {
+        'FARGATE:worker': { jobQueue: this.fargateJobQueue.jobQueue, jobDefinition: this.fargateJobDefinition.jobDefinition },
+        'FARGATE:ocr': { jobQueue: this.fargateJobQueue.jobQueue, jobDefinition: this.ocrJobDefinition.jobDefinition },
+      }
+      : {};
 
     // Job lifecycle: notifications -> verified webhook, metrics + alarms, cleanup, schedules.
     const queues = [this.jobQueue.jobQueue, ...(this.fargateJobQueue ? [this.fargateJobQueue.jobQueue] : [])];
-    const definitions = [this.jobDefinition.jobDefinition, ...(this.fargateJobDefinition ? [this.fargateJobDefinition.jobDefinition] : [])];
+    const definitions = [
+      this.jobDefinition.jobDefinition,
+      ...(this.fargateJobDefinition ? [this.fargateJobDefinition.jobDefinition] : []),
+      ...(this.ocrJobDefinition ? [this.ocrJobDefinition.jobDefinition] : []),
+    ];
     this.notifications = new JobNotifications(this, 'Notifications', { jobQueues: queues, sqsSubscription: true });
     this.webhook = new CompletionWebhook(this, 'CompletionWebhook', {
       topics: [this.notifications.topic],
@@ -152,6 +183,7 @@ export class BatchPlatformStack extends Stack {
       jobDefinition: this.jobDefinition.jobDefinition,
       inputBucket: this.buckets.inputBucket,
       outputBucket: this.buckets.outputBucket,
+      routes: this.jobRoutes,
     };
     this.submitApi = new SubmitApi(this, 'SubmitApi', { ...submitTarget, accessLogRetention: config.logRetention, logRetention: config.logRetention });
     this.queueTriggeredJobs = new QueueTriggeredJobs(this, 'QueueTriggeredJobs', { ...submitTarget, logRetention: config.logRetention });
@@ -180,6 +212,9 @@ export class BatchPlatformStack extends Stack {
     if (this.fargateJobQueue && this.fargateJobDefinition) {
       new CfnOutput(this, 'FargateJobQueueArn', { value: this.fargateJobQueue.jobQueue.jobQueueArn, description: 'Fargate (Spot first) job queue' });
       new CfnOutput(this, 'FargateJobDefinitionArn', { value: this.fargateJobDefinition.jobDefinition.jobDefinitionArn, description: 'Worker job definition (Fargate)' });
+    }
+    if (Object.keys(this.jobRoutes).length) {
+      new CfnOutput(this, 'JobRoutes', { value: jobRoutesJson(this, this.jobRoutes), description: 'Queue and job definition per placement (JSON): batchctl --stack routes ocr jobs by it' });
     }
     new CfnOutput(this, 'InputBucketName', { value: this.buckets.inputBucket.bucketName, description: 'Staging bucket for job inputs' });
     new CfnOutput(this, 'OutputBucketName', { value: this.buckets.outputBucket.bucketName, description: 'Staging bucket for job outputs' });

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { BatchJobClient, BatchJobClientOptions } from '../batch-job-client';
 import { resolveClientConfig } from '../config';
 import { BatchClientError, EXIT_CODES, InvalidRequestError, toClientError } from '../errors';
+import { parseJobRoutes } from '../routing';
 
 /** batchctl exit codes (documented in `batchctl --help` and docs/submitting.md "Exit codes"). */
 export const EXIT = EXIT_CODES;
@@ -31,6 +32,7 @@ export interface CliIo {
 export interface GlobalOptions {
   readonly queue?: string;
   readonly jobDefinition?: string;
+  readonly routes?: string;
   readonly inputBucket?: string;
   readonly outputBucket?: string;
   readonly region?: string;
@@ -50,7 +52,7 @@ export class CliContext {
   public async client(cmd: Command, options: { needsJobDefinition?: boolean } = {}): Promise<BatchJobClient> {
     const g = cmd.optsWithGlobals<GlobalOptions>();
     const config = await resolveClientConfig({
-      flags: { jobQueue: g.queue, jobDefinition: g.jobDefinition, inputBucket: g.inputBucket, outputBucket: g.outputBucket, region: g.region },
+      flags: { jobQueue: g.queue, jobDefinition: g.jobDefinition, routes: g.routes, inputBucket: g.inputBucket, outputBucket: g.outputBucket, region: g.region },
       env: this.io.env,
       stackName: g.stack,
       cloudFormation: this.io.cloudFormation,
@@ -69,6 +71,7 @@ export class CliContext {
     return new BatchJobClient({
       jobQueue: config.jobQueue!,
       jobDefinition: config.jobDefinition,
+      routes: parseJobRoutes(config.routes, g.routes ? '--routes' : 'routes (BATCH_JOB_ROUTES or the JobRoutes stack output)'),
       inputBucket: config.inputBucket!,
       outputBucket: config.outputBucket,
       region: config.region,

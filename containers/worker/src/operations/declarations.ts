@@ -7,8 +7,10 @@ import {
   geoStatsConfigSchema,
   measureConfigSchema,
   reprojectConfigSchema,
+  GEO_PLACEMENTS,
   simplifyConfigSchema,
 } from './geo/declarations';
+import { DEFAULT_PLACEMENT, OCR_PLACEMENT, Placement } from './placement';
 
 /**
  * What a submitter may ask of each operation, without loading the operation's code: its name, the
@@ -33,6 +35,12 @@ export interface OperationDeclaration {
   readonly configSchema: z.ZodType;
   /** Variables a submitter may set for this operation; anything else is refused. */
   readonly environment: Readonly<Record<string, EnvironmentVariableDeclaration>>;
+  /**
+   * Where its jobs run (the same value as the operation module's `placement`; the registry checks
+   * they agree). The submit paths route by it without loading the operation.
+   * @default DEFAULT_PLACEMENT (EC2 queue, streaming worker image)
+   */
+  readonly placement?: Placement;
 }
 
 const LOG_LEVEL: EnvironmentVariableDeclaration = { pattern: /^(debug|info|warn|error)$/, allowed: 'debug, info, warn or error' };
@@ -101,21 +109,27 @@ export const OPERATION_DECLARATIONS: ReadonlyMap<string, OperationDeclaration> =
     { name: 'aggregate-defects', configSchema: aggregateDefectsConfigSchema, environment: RECORD_ENVIRONMENT },
     { name: 'transform-records', configSchema: transformRecordsConfigSchema, environment: RECORD_ENVIRONMENT },
     { name: 'bundle-photos', configSchema: bundlePhotosConfigSchema, environment: { MAX_REJECT_RATIO, LOG_LEVEL } },
-    { name: 'ocr', configSchema: ocrConfigSchema, environment: { LOG_LEVEL } },
+    { name: 'ocr', configSchema: ocrConfigSchema, environment: { LOG_LEVEL }, placement: OCR_PLACEMENT },
     // Geoprocessing (operations/geo): record operations over GeoJSON, so the chunk engine's variables.
-    { name: 'reproject', configSchema: reprojectConfigSchema, environment: RECORD_ENVIRONMENT },
-    { name: 'buffer', configSchema: bufferConfigSchema, environment: RECORD_ENVIRONMENT },
-    { name: 'simplify', configSchema: simplifyConfigSchema, environment: RECORD_ENVIRONMENT },
-    { name: 'clip', configSchema: clipConfigSchema, environment: RECORD_ENVIRONMENT },
-    { name: 'measure', configSchema: measureConfigSchema, environment: RECORD_ENVIRONMENT },
-    { name: 'stats', configSchema: geoStatsConfigSchema, environment: RECORD_ENVIRONMENT },
-    { name: 'dissolve', configSchema: dissolveConfigSchema, environment: RECORD_ENVIRONMENT },
+    { name: 'reproject', configSchema: reprojectConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.reproject },
+    { name: 'buffer', configSchema: bufferConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.buffer },
+    { name: 'simplify', configSchema: simplifyConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.simplify },
+    { name: 'clip', configSchema: clipConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.clip },
+    { name: 'measure', configSchema: measureConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.measure },
+    { name: 'stats', configSchema: geoStatsConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.stats },
+    { name: 'dissolve', configSchema: dissolveConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.dissolve },
   ] as OperationDeclaration[]).map((d: OperationDeclaration): [string, OperationDeclaration] => [d.name, d]),
 );
 
 /** The declaration of an operation, by own key only (a Map: `__proto__` or `constructor` are just unknown names). */
 export function operationDeclaration(name: string): OperationDeclaration | undefined {
   return OPERATION_DECLARATIONS.get(name);
+}
+
+/** Where an operation's jobs run, from its declaration; undefined for an unknown operation. */
+export function declaredPlacement(name: string): Placement | undefined {
+  const declaration = OPERATION_DECLARATIONS.get(name);
+  return declaration ? (declaration.placement ?? DEFAULT_PLACEMENT) : undefined;
 }
 
 export function declaredOperationNames(): string[] {

@@ -5,7 +5,7 @@ import type { OcrWord } from '../ocr/engine';
 import { installedLanguages, languageDir } from '../ocr/languages';
 import { deleteKey, putJson } from '../output';
 import { DEFAULT_MAX_PAGE_PIXELS, DEFAULT_MAX_PAGES, ocrConfigSchema } from './declarations';
-import type { Placement } from './placement';
+import { OCR_PLACEMENT, type Placement } from './placement';
 
 export { DEFAULT_MAX_PAGE_PIXELS, DEFAULT_MAX_PAGES };
 import type { CustomOperation, CustomRunContext, CustomRunResult } from './types';
@@ -42,12 +42,7 @@ const configSchema = ocrConfigSchema;
 
 export type OcrConfig = z.infer<typeof configSchema>;
 
-/**
- * Fargate, 2 vCPU / 4 GiB: the engine is single-threaded WebAssembly per page, and a second vCPU keeps
- * decoding, S3 and the Node event loop off the recognizing core; 4 GiB covers the largest page
- * (50 MP grey = 50 MB, the engine's working set a few hundred MB) with room for a large input object.
- */
-export const OCR_PLACEMENT: Placement = { runsOn: 'FARGATE', vcpus: 2, memoryMiB: 4096, image: 'ocr' };
+export { OCR_PLACEMENT };
 
 export interface OcrPage {
   page: number;

@@ -22,6 +22,30 @@ export interface Placement {
 
 export const DEFAULT_PLACEMENT: Placement = { runsOn: 'EC2', vcpus: 1, memoryMiB: 2048, image: 'worker' };
 
+/**
+ * Where `ocr` runs: Fargate, 2 vCPU / 4 GiB: the engine is single-threaded WebAssembly per page, and a
+ * second vCPU keeps decoding, S3 and the Node event loop off the recognizing core; 4 GiB covers the
+ * largest page (50 MP grey = 50 MB, the engine's working set a few hundred MB) with room for a large
+ * input object. Here rather than in ocr.ts so the submission side (declarations.ts) can name it
+ * without loading the operation.
+ */
+export const OCR_PLACEMENT: Placement = { runsOn: 'FARGATE', vcpus: 2, memoryMiB: 4096, image: 'ocr' };
+
+/**
+ * The key a submitter's route table uses for a placement: `<runsOn>:<image>` (e.g. `FARGATE:ocr`).
+ * vCPUs and memory are properties of the job definition the route names, so they are not part of it.
+ */
+export function placementKey(placement: Placement): string {
+  return `${placement.runsOn}:${placement.image}`;
+}
+
+export const DEFAULT_PLACEMENT_KEY = placementKey(DEFAULT_PLACEMENT);
+
+/** Whether two placements are the same. */
+export function samePlacement(a: Placement, b: Placement): boolean {
+  return a.runsOn === b.runsOn && a.vcpus === b.vcpus && a.memoryMiB === b.memoryMiB && a.image === b.image;
+}
+
 /** The placement an operation module declares, or the default one. */
 export function placementOf(op: object): Placement {
   const declared = (op as { placement?: Placement }).placement;

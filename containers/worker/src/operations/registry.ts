@@ -1,8 +1,9 @@
 import { aggregateDefects } from './aggregate-defects';
 import { bundlePhotos } from './bundle-photos';
-import { declaredOperationNames } from './declarations';
+import { declaredOperationNames, declaredPlacement } from './declarations';
 import { GEO_OPERATIONS } from './geo/operations';
 import { ocr } from './ocr';
+import { placementOf, samePlacement } from './placement';
 import { transformRecords } from './transform-records';
 import type { Operation } from './types';
 
@@ -21,6 +22,13 @@ const OPERATIONS: Record<string, Operation> = {
   const declared = declaredOperationNames().sort().join(', ');
   const registered = Object.keys(OPERATIONS).sort().join(', ');
   if (declared !== registered) throw new Error(`operations/declarations.ts declares [${declared}] but the registry runs [${registered}]: keep them in step`);
+  // The submit paths route by the declared placement; the module's must be the same or jobs land on the wrong queue or image.
+  for (const [name, op] of Object.entries(OPERATIONS)) {
+    const routed = declaredPlacement(name)!;
+    if (!samePlacement(routed, placementOf(op))) {
+      throw new Error(`operation ${name}: declarations.ts places it ${JSON.stringify(routed)} but the module declares ${JSON.stringify(placementOf(op))}: keep them in step`);
+    }
+  }
 }
 
 export function operationNames(): string[] {

@@ -1,4 +1,18 @@
 import { z } from 'zod';
+import type { Placement } from '../placement';
+
+/** Where each geo operation runs by default (operations/placement.ts); the submit paths read it. */
+export const GEO_PLACEMENTS = {
+  reproject: { runsOn: 'EC2', vcpus: 1, memoryMiB: 2048, image: 'worker' },
+  measure: { runsOn: 'EC2', vcpus: 1, memoryMiB: 2048, image: 'worker' },
+  simplify: { runsOn: 'EC2', vcpus: 1, memoryMiB: 2048, image: 'worker' },
+  clip: { runsOn: 'EC2', vcpus: 1, memoryMiB: 2048, image: 'worker' },
+  // JSTS buffers allocate a lot per feature.
+  buffer: { runsOn: 'EC2', vcpus: 1, memoryMiB: 4096, image: 'worker' },
+  stats: { runsOn: 'EC2', vcpus: 1, memoryMiB: 2048, image: 'worker' },
+  // Holds one unioned geometry per property value.
+  dissolve: { runsOn: 'EC2', vcpus: 2, memoryMiB: 8192, image: 'worker' },
+} as const satisfies Record<string, Placement>;
 
 /**
  * Config schemas of the geoprocessing operations (see operations/declarations.ts for why schemas live

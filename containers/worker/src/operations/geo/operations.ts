@@ -10,6 +10,9 @@ import union from '@turf/union';
 import type { BBox, Feature, Geometry, MultiPolygon, Polygon } from 'geojson';
 import type { z } from 'zod';
 import type { Placement } from '../placement';
+import { GEO_PLACEMENTS } from './declarations';
+
+export { GEO_PLACEMENTS };
 import type { RecordCounts, RecordOperation, StepContext } from '../types';
 import { featureCrs, lookupCrs, transformBetween, WGS84, type Crs, type Transform } from './crs';
 import {
@@ -31,18 +34,6 @@ import { asFeature, eachPosition, lonLatProblem, topologyProblem } from './featu
  * record's byte offset, written by the engine to the rejects object.
  */
 
-/** Where each geo operation runs by default (operations/placement.ts); the submit paths read it. */
-export const GEO_PLACEMENTS = {
-  reproject: { runsOn: 'EC2', vcpus: 1, memoryMiB: 2048, image: 'worker' },
-  measure: { runsOn: 'EC2', vcpus: 1, memoryMiB: 2048, image: 'worker' },
-  simplify: { runsOn: 'EC2', vcpus: 1, memoryMiB: 2048, image: 'worker' },
-  clip: { runsOn: 'EC2', vcpus: 1, memoryMiB: 2048, image: 'worker' },
-  // JSTS buffers allocate a lot per feature.
-  buffer: { runsOn: 'EC2', vcpus: 1, memoryMiB: 4096, image: 'worker' },
-  stats: { runsOn: 'EC2', vcpus: 1, memoryMiB: 2048, image: 'worker' },
-  // Holds one unioned geometry per property value.
-  dissolve: { runsOn: 'EC2', vcpus: 2, memoryMiB: 8192, image: 'worker' },
-} as const satisfies Record<string, Placement>;
 
 type GeoOperation<S extends RecordCounts, C> = RecordOperation<S, C> & { readonly placement: Placement };
 
