@@ -12,6 +12,13 @@ export interface CompletionRecord {
   readonly stoppedAt?: number;
   /** `s3://<outputBucket>/jobs/<jobId>/output/` (the staging layout). */
   readonly resultLocation?: string;
+  /** The platform job id (JOB_ID), when the job was completed (completeJob). */
+  readonly platformJobId?: string;
+  /** Objects and bytes under the result location at completion. */
+  readonly resultObjects?: number;
+  readonly resultBytes?: number;
+  /** 'true' / 'false' when the job had a CALLBACK_URL. */
+  readonly callbackDelivered?: string;
   readonly messageId: string;
   readonly topicArn: string;
   readonly recordedAt: string;

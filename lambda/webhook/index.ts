@@ -1,6 +1,11 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { BatchClient, DescribeJobsCommand, JobDetail } from '@aws-sdk/client-batch';
+import { S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { parseAllowedCidrs } from '../../lib/client/callback';
+import { completeJob, CompletionDeps, CompletionResult } from '../../lib/client/completion';
 import { listFromEnv } from '../shared/batch-list';
 import { errorMessage, LogSink } from '../shared/log';
 import { createBoundedLogger, own, preview } from './bounded';
@@ -52,6 +57,15 @@ export interface WebhookDeps {
   readonly maxBodyBytes?: number;
   readonly now?: () => Date;
   readonly sink?: LogSink;
+  /**
+   * Completion of SUCCEEDED/FAILED jobs: the job's own description (DescribeJobs, never the
+   * notification) gives its output and CALLBACK_URL; completeJob records the result and calls it once.
+   * @default - status recorded only
+   */
+  readonly completion?: {
+    readonly deps: CompletionDeps;
+    readonly describe: (batchJobId: string) => Promise<JobDetail | undefined>;
+  };
 }
 
 export async function defaultConfirmSubscription(subscribeUrl: string): Promise<void> {
@@ -216,6 +230,23 @@ export function createWebhookHandler(deps: WebhookDeps): (event: APIGatewayProxy
       log.warn('ignored: notification is not a job notification', { messageId: msg.MessageId, topicArn: msg.TopicArn });
       return reply(200, { ignored: true });
     }
+    let completed: CompletionResult | undefined;
+    if (deps.completion && (job.status === 'SUCCEEDED' || job.status === 'FAILED')) {
+      try {
+        const detail = await deps.completion.describe(job.jobId);
+        if (detail) completed = await completeJob(deps.completion.deps, detail);
+        if (completed?.callback) {
+          const c = completed.callback;
+          if (c.delivered) log.info('callback delivered', { jobId: job.jobId, attempts: c.attempts, status: c.status });
+          else log.warn('callback not delivered', { jobId: job.jobId, attempts: c.attempts, reason: c.reason, deadLettered: c.deadLettered });
+        }
+      } catch (err) {
+        // 500: SNS redelivers, and completeJob is idempotent (its record is created only once).
+        log.error('could not complete job', { jobId: job.jobId, error: errorMessage(err) });
+        return reply(500, { error: 'could not complete job' });
+      }
+    }
+    const summary = completed?.summary;
     const record: CompletionRecord = {
       jobId: job.jobId,
       status: job.status,
@@ -225,7 +256,11 @@ export function createWebhookHandler(deps: WebhookDeps): (event: APIGatewayProxy
       exitCode: num(job.exitCode),
       tenantId: str(job.tenantId),
       stoppedAt: num(job.stoppedAt),
-      resultLocation: deps.outputBucket ? `s3://${deps.outputBucket}/jobs/${job.jobId}/output/` : undefined,
+      resultLocation: summary?.resultLocation ?? (deps.outputBucket ? `s3://${deps.outputBucket}/jobs/${job.jobId}/output/` : undefined),
+      platformJobId: summary?.jobId,
+      resultObjects: summary?.result?.objects,
+      resultBytes: summary?.result?.bytes,
+      callbackDelivered: completed?.callback ? String(completed.callback.delivered) : undefined,
       messageId: msg.MessageId,
       topicArn: msg.TopicArn,
       recordedAt: now().toISOString(),
@@ -263,7 +298,40 @@ export async function handlerFromEnv(env: NodeJS.ProcessEnv, secrets = new Secre
     signatureVersions: signatureVersionsFromEnv(env),
     confirmationMaxAgeMs: secondsFromEnv(env, 'CONFIRMATION_MAX_AGE_SECONDS'),
     notificationMaxAgeMs: secondsFromEnv(env, 'NOTIFICATION_MAX_AGE_SECONDS'),
+    completion: completionFromEnv(env, secrets),
   });
+}
+
+/**
+ * Completion is on when the construct set CALLBACK_SECRET_ARN: the HMAC key is read once per cold
+ * start, on the first callback. CALLBACK_ALLOWED_CIDRS lists the private ranges this stage may call.
+ */
+export function completionFromEnv(env: NodeJS.ProcessEnv, secrets: SecretsManagerClient): WebhookDeps['completion'] {
+  const secretArn = env.CALLBACK_SECRET_ARN;
+  if (!secretArn) return undefined;
+  const allowedCidrs = listFromEnv('CALLBACK_ALLOWED_CIDRS', env);
+  const allowed = allowedCidrs.length ? parseAllowedCidrs(allowedCidrs, 'CALLBACK_ALLOWED_CIDRS') : undefined;
+  const batch = new BatchClient({});
+  let secret: Promise<string> | undefined;
+  return {
+    describe: async (batchJobId) => (await batch.send(new DescribeJobsCommand({ jobs: [batchJobId] }))).jobs?.[0],
+    deps: {
+      s3: new S3Client({}),
+      callback: {
+        secret: () =>
+          (secret ??= secrets.send(new GetSecretValueCommand({ SecretId: secretArn })).then((r) => {
+            if (!r.SecretString) throw new Error(`webhook: secret ${secretArn} has no SecretString`);
+            return r.SecretString;
+          })).catch((err) => {
+            secret = undefined;
+            throw err;
+          }),
+        deadLetterQueueUrl: requiredEnv(env, 'CALLBACK_DLQ_URL'),
+        sqs: new SQSClient({}),
+        post: { allowed },
+      },
+    },
+  };
 }
 
 export function signatureVersionsFromEnv(env: NodeJS.ProcessEnv): SignatureVersion[] | undefined {

@@ -10,3 +10,7 @@ export type { JobRoutes, JobTarget } from './routing';
 export { resolveClientConfig, stackOutputsToConfig, STACK_OUTPUT_KEYS } from './config';
 export type { ClientConfig } from './config';
 export { checkSubmissionPolicy, validateSubmitRequest, requestHash, neverSettable, tenantPrefix, CONTRACT_NAMES, MAX_OPERATION_CONFIG_BYTES, TENANT_ID_PATTERN, USER_ID_PATTERN } from './policy';
+export { verifyCallbackSignature, signCallback, deliverCallback, parseAllowedCidrs, TIMESTAMP_HEADER, SIGNATURE_HEADER, DEFAULT_SIGNATURE_TOLERANCE_SECONDS } from './callback';
+export type { CallbackDelivery, DeliveryOutcome } from './callback';
+export { completeJob, completionRecordKey } from './completion';
+export type { CompletionDeps, CompletionResult, CompletionSummary } from './completion';

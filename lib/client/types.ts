@@ -1,3 +1,4 @@
+import type { CompletionDeps } from './completion';
 import type { JobRoutes } from './routing';
 import { BatchClient, JobStatus } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
@@ -141,6 +142,12 @@ export interface WaitOptions {
   readonly onProgress?: (info: JobInfo) => void;
   /** Stops waiting (WaitAbortedError) when it fires; the job itself is not touched. */
   readonly signal?: AbortSignal;
+  /**
+   * The polling fallback of the completion webhook: once the job is terminal, record it and call its
+   * CALLBACK_URL through the same completeJob the webhook runs (whichever comes first does it, once).
+   * @default - nothing is recorded or called
+   */
+  readonly completion?: CompletionDeps;
 }
 
 export interface JobResult {

@@ -1,7 +1,8 @@
 import { createWaiter, WaiterState } from '@smithy/core/client';
 import { ClientContext } from './context';
 import { InvalidRequestError, JobFailedError, WaitAbortedError, WaitTimeoutError } from './errors';
-import { status } from './lookup';
+import { completeJob } from './completion';
+import { resolve, status } from './lookup';
 import { JobInfo, WaitOptions } from './types';
 
 /**
@@ -30,6 +31,9 @@ export async function wait(ctx: ClientContext, jobId: string, options: WaitOptio
       return { state: WaiterState.RETRY, reason: info };
     },
   );
+  if (options.completion && (result.state === WaiterState.SUCCESS || result.state === WaiterState.FAILURE)) {
+    await completeJob(options.completion, await resolve(ctx, jobId));
+  }
   switch (result.state) {
     case WaiterState.SUCCESS:
       return last!;

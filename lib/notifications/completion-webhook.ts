@@ -1,15 +1,17 @@
 import { Duration, Fn, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { handlerEntry, PlatformFunction } from '../common/node-function';
 import { checkInteger, checkRange, propError } from '../common/validation';
-import { acknowledgeLambdaBasics } from '../monitoring/nag';
+import { acknowledgeLambdaBasics, acknowledgeWildcardResource } from '../monitoring/nag';
 
 export const WEBHOOK_PATH = '/webhooks/batch-complete';
 export const DEFAULT_WEBHOOK_RATE_LIMIT = 50;
@@ -18,6 +20,23 @@ export const DEFAULT_CONFIRMATION_MAX_AGE = Duration.hours(1);
 export const DEFAULT_NOTIFICATION_MAX_AGE = Duration.hours(24);
 /** Length of the generated path secret (letters and digits: about 285 bits). */
 export const PATH_SECRET_LENGTH = 48;
+/** Length of the generated HMAC key of job callbacks (letters and digits: about 380 bits). */
+export const CALLBACK_SECRET_LENGTH = 64;
+
+/**
+ * Completion of finished jobs: record the result in `jobs/{jobId}/completion.json` and call the
+ * job's CALLBACK_URL, HMAC-signed (docs/workloads/geoprocessing.md, "Executor").
+ */
+export interface CompletionCallbacksOptions {
+  /** Staging bucket of job inputs: the completion record copies the input's retention-days tag. */
+  readonly inputBucket: s3.IBucket;
+  /**
+   * Private ranges (CIDR) callbacks of this stage may reach, e.g. a receiver inside the VPC. Every
+   * other private, loopback, link-local or reserved address a callback host resolves to is refused.
+   * @default - none
+   */
+  readonly allowedCidrs?: readonly string[];
+}
 
 export interface CompletionWebhookProps {
   /**
@@ -80,6 +99,13 @@ export interface CompletionWebhookProps {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Complete finished jobs: record result location, size and summary and call their CALLBACK_URL
+   * (signed with `callbackSecret`; undeliverable callbacks go to `callbackDeadLetterQueue`).
+   * Needs `outputBucket`.
+   * @default - job statuses are recorded, nothing is called
+   */
+  readonly callbacks?: CompletionCallbacksOptions;
 }
 
 /**
@@ -107,6 +133,10 @@ export class CompletionWebhook extends Construct {
   public readonly pathSecret: secretsmanager.Secret;
   /** Present when `wafRateLimitPerIp` is set. */
   public readonly webAcl?: wafv2.CfnWebACL;
+  /** HMAC-SHA256 key of job callbacks; receivers verify with it. Present with `callbacks`. */
+  public readonly callbackSecret?: secretsmanager.Secret;
+  /** Callbacks refused or failed after their retries, with body and reason. Present with `callbacks`. */
+  public readonly callbackDeadLetterQueue?: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: CompletionWebhookProps) {
     super(scope, id);
@@ -121,6 +151,14 @@ export class CompletionWebhook extends Construct {
     const notificationMaxAge = props.notificationMaxAge ?? DEFAULT_NOTIFICATION_MAX_AGE;
     checkRange(this, 'confirmationMaxAge (seconds)', confirmationMaxAge.toSeconds(), 1, 86_400);
     checkRange(this, 'notificationMaxAge (seconds)', notificationMaxAge.toSeconds(), 60, 14 * 86_400);
+    if (props.callbacks && !props.outputBucket) {
+      throw propError(this, 'callbacks', 'set', 'callbacks together with outputBucket (the result is listed there)', 'is set without outputBucket');
+    }
+    for (const cidr of props.callbacks?.allowedCidrs ?? []) {
+      if (!/^(\d{1,3}(\.\d{1,3}){3}\/\d{1,2}|[0-9a-fA-F:]+\/\d{1,3})$/.test(cidr)) {
+        throw propError(this, 'callbacks.allowedCidrs', cidr, 'IPv4 or IPv6 CIDRs such as 10.0.0.0/16', 'contains a value that is not a CIDR');
+      }
+    }
 
     this.pathSecret = new secretsmanager.Secret(this, 'PathSecret', {
       description: 'Secret last path segment of the completion webhook URL subscribed to SNS',
@@ -144,7 +182,8 @@ export class CompletionWebhook extends Construct {
     this.handler = new PlatformFunction(this, 'Handler', {
       entry: handlerEntry('webhook/index.ts'),
       description: 'Verifies SNS-signed Batch job notifications and records job completions',
-      timeout: Duration.seconds(10),
+      // With callbacks: 3 attempts of at most 5 s plus backoff; SNS's own retry finds the job recorded.
+      timeout: Duration.seconds(props.callbacks ? 45 : 10),
       logRetention: props.logRetention,
       environment: {
         TABLE_NAME: this.table.tableName,
@@ -156,8 +195,13 @@ export class CompletionWebhook extends Construct {
         ...(props.outputBucket ? { OUTPUT_BUCKET: props.outputBucket.bucketName } : {}),
       },
     });
-    acknowledgeLambdaBasics(this.handler);
-    // PutItem only: the handler never reads, updates or deletes.
+    if (props.callbacks && props.outputBucket) {
+      const callbacks = this.enableCallbacks(props.callbacks, props.outputBucket);
+      this.callbackSecret = callbacks.secret;
+      this.callbackDeadLetterQueue = callbacks.deadLetterQueue;
+    }
+    acknowledgeLambdaBasics(this.handler, props.callbacks ? 'batch:DescribeJobs supports none either (completion reads the finished job\'s own description)' : undefined);
+    // PutItem only: the handler never reads, updates or deletes the table.
     this.table.grant(this.handler, 'dynamodb:PutItem');
     this.pathSecret.grantRead(this.handler);
 
@@ -229,5 +273,43 @@ export class CompletionWebhook extends Construct {
       id: 'AwsSolutions-APIG6',
       reason: 'Access logs are on (JSON, standard fields); execution logging needs the account-wide API Gateway CloudWatch role, which this construct deliberately does not overwrite.',
     });
+  }
+
+  private enableCallbacks(options: CompletionCallbacksOptions, outputBucket: s3.IBucket): { secret: secretsmanager.Secret; deadLetterQueue: sqs.Queue } {
+    const secret = new secretsmanager.Secret(this, 'CallbackSecret', {
+      description: 'HMAC-SHA256 key of job callbacks (x-batch-platform-signature); receivers verify with it',
+      generateSecretString: { passwordLength: CALLBACK_SECRET_LENGTH, excludePunctuation: true, includeSpace: false },
+    });
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'Receivers hold a copy of the key to verify callbacks; rotating means handing them the new key first, which is an operator step (docs/security.md), not a rotation Lambda.',
+    });
+    const dlq = new sqs.Queue(this, 'CallbackDeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(dlq).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is the dead-letter queue of job callbacks: the webhook sends undeliverable callbacks here with their body and reason.',
+    });
+    secret.grantRead(this.handler);
+    dlq.grantSendMessages(this.handler);
+    // Lists jobs/{jobId}/output/ and creates jobs/{jobId}/completion.json with its tags; nothing else.
+    this.handler.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [outputBucket.bucketArn], conditions: { StringLike: { 's3:prefix': 'jobs/*' } } }));
+    const records = outputBucket.arnForObjects('jobs/*/completion.json');
+    this.handler.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:PutObject', 's3:PutObjectTagging'], resources: [records] }));
+    outputBucket.encryptionKey?.grantEncrypt(this.handler);
+    acknowledgeWildcardResource(this.handler.role!, records, 'One completion record per job: jobs/{jobId}/completion.json, any job id.');
+    // Reads the retention-days tag of the job's input, which may be any key a tenant was allowed to name.
+    const inputs = options.inputBucket.arnForObjects('*');
+    this.handler.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetObjectTagging'], resources: [inputs] }));
+    acknowledgeWildcardResource(this.handler.role!, inputs, 'GetObjectTagging only: a job input may be any key of the input bucket a tenant was allowed to name; the completion copies its retention-days tag.');
+    // No resource-level permission exists for DescribeJobs (acknowledged with X-Ray's in acknowledgeLambdaBasics).
+    this.handler.addToRolePolicy(new iam.PolicyStatement({ actions: ['batch:DescribeJobs'], resources: ['*'] }));
+    this.handler.addEnvironment('CALLBACK_SECRET_ARN', secret.secretArn);
+    this.handler.addEnvironment('CALLBACK_DLQ_URL', dlq.queueUrl);
+    if (options.allowedCidrs?.length) this.handler.addEnvironment('CALLBACK_ALLOWED_CIDRS', options.allowedCidrs.join(','));
+    return { secret, deadLetterQueue: dlq };
   }
 }

@@ -147,6 +147,7 @@ export class BatchPlatformStack extends Stack {
     this.webhook = new CompletionWebhook(this, 'CompletionWebhook', {
       topics: [this.notifications.topic],
       outputBucket: this.buckets.outputBucket,
+      callbacks: { inputBucket: this.buckets.inputBucket, allowedCidrs: config.callbackAllowedCidrs },
       tableRemovalPolicy: config.removalPolicy,
       accessLogRetention: config.logRetention,
       logRetention: config.logRetention,
@@ -192,6 +193,7 @@ export class BatchPlatformStack extends Stack {
     this.watch([this.webhook.handler, this.cleanup.function, api.submitFunction, api.statusFunction, api.cancelFunction, this.queueTriggeredJobs.submitFunction], [
       this.queueTriggeredJobs.deadLetterQueue,
       this.notifications.deadLetterQueue,
+      ...(this.webhook.callbackDeadLetterQueue ? [this.webhook.callbackDeadLetterQueue] : []),
       ...(this.notifications.subscriptionDeadLetterQueue ? [this.notifications.subscriptionDeadLetterQueue] : []),
       ...this.scheduledJobs.map((j) => j.deadLetterQueue),
     ]);

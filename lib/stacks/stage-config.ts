@@ -33,6 +33,12 @@ export interface StageConfig {
   readonly jobTimeoutMinutes: number;
   /** Jobs submitted on a schedule (EventBridge Scheduler), e.g. the nightly road-defect aggregation. */
   readonly schedules: readonly ScheduledJobConfig[];
+  /**
+   * Private ranges (CIDR) job callbacks may reach in this stage; every other private, loopback,
+   * link-local or reserved address is refused (docs/security.md, "Job callbacks").
+   * @default - none
+   */
+  readonly callbackAllowedCidrs?: readonly string[];
   /** The road-metrics workload (`RoadMetrics-<stage>`); absent: not deployed in this stage. */
   readonly roadMetrics?: RoadMetricsStageConfig;
   /**

@@ -94,33 +94,7 @@ async function runWithClients(
     emfLine(figures, { operation: result.operation, tenantId: config.env.TENANT_ID, jobId: result.jobId, status: result.status }) +
       '\n',
   );
-  if (config.env.CALLBACK_URL) await notify(config, result, chunkLog);
+  // CALLBACK_URL is called once per job, signed, by the completion path (lib/client/completion.ts),
+  // never per chunk from here: an array job would call it once per chunk, unsigned.
   return result;
-}
-
-async function notify(config: WorkerConfig, result: ChunkResult, log: Logger): Promise<void> {
-  const body = {
-    jobId: result.jobId,
-    tenantId: config.env.TENANT_ID,
-    userId: config.env.USER_ID,
-    operation: result.operation,
-    status: result.status,
-    message: result.message,
-    records: result.records,
-    rejected: result.rejected,
-    output: result.output,
-    extraKeys: result.extraKeys,
-  };
-  try {
-    const res = await fetch(config.env.CALLBACK_URL!, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(5000),
-    });
-    if (!res.ok) log.warn('callback answered with an error', { status: res.status });
-  } catch (err) {
-    // The result is already stored; a broken webhook must not fail the job.
-    log.warn('callback failed', { error: (err as Error).message });
-  }
 }

@@ -1,3 +1,4 @@
+import { staticUrlProblem } from '../callback-url';
 import { FieldError } from '../errors';
 
 /**
@@ -107,6 +108,10 @@ export function checkCallbackUrl(callbackUrl: string | undefined): FieldError[] 
   if (url.protocol !== 'https:' || url.username !== '' || url.password !== '' || callbackUrl.includes('@')) {
     return [refused('callbackUrl', callbackUrl, allowed)];
   }
+  // A literal private/loopback/link-local address or a local name can never be a callback target at
+  // submit; host names are resolved and every address checked again when the callback is made.
+  const problem = staticUrlProblem(callbackUrl);
+  if (problem) return [refused('callbackUrl', callbackUrl, `${allowed}, whose host is a public address or name (${problem})`)];
   return [];
 }
 

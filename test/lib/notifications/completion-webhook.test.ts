@@ -155,3 +155,64 @@ describe('with the WAF option, compliance', () => {
     expect(cfnLintFindings(app.synth().getStackByName(stack.stackName).template)).toBe('');
   });
 });
+
+describe('with callbacks', () => {
+  function callbackStack(app: App, allowedCidrs?: string[]): { stack: Stack; webhook: CompletionWebhook } {
+    const s = new Stack(app, 'CallbackWebhookStack', { env: { account: '123456789012', region: 'eu-central-1' } });
+    const topic = new sns.Topic(s, 'Topic', { masterKey: new kms.Key(s, 'Key', { enableKeyRotation: true }), enforceSSL: true, signatureVersion: '2' });
+    const buckets = ['In', 'Out'].map((n) => s3.Bucket.fromBucketName(s, n, `staging-${n.toLowerCase()}`));
+    const w = new CompletionWebhook(s, 'Webhook', { topics: [topic], outputBucket: buckets[1], callbacks: { inputBucket: buckets[0], allowedCidrs } });
+    new sns.Subscription(s, 'Subscription', { topic, protocol: sns.SubscriptionProtocol.HTTPS, endpoint: w.url });
+    return { stack: s, webhook: w };
+  }
+
+  test('generates the HMAC key and a callback DLQ and hands both, plus the allowed CIDRs, to the handler', () => {
+    const { stack: s, webhook: w } = callbackStack(new App(), ['10.0.0.0/16']);
+    const t = Template.fromStack(s);
+    t.hasResourceProperties('AWS::SecretsManager::Secret', { GenerateSecretString: Match.objectLike({ PasswordLength: 64, ExcludePunctuation: true }) });
+    t.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+    t.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('Verifies SNS-signed'),
+      Timeout: 45,
+      Environment: {
+        Variables: Match.objectLike({
+          CALLBACK_SECRET_ARN: s.resolve(w.callbackSecret!.secretArn),
+          CALLBACK_DLQ_URL: s.resolve(w.callbackDeadLetterQueue!.queueUrl),
+          CALLBACK_ALLOWED_CIDRS: '10.0.0.0/16',
+        }),
+      },
+    });
+  });
+
+  test('the handler may describe jobs, write only completion records and send to the callback DLQ', () => {
+    const t = Template.fromStack(callbackStack(new App()).stack);
+    const statements = Object.values(t.findResources('AWS::IAM::Policy')).flatMap(
+      (p) => (p as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } }).Properties.PolicyDocument.Statement,
+    );
+    const actions = statements.flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action]));
+    expect(actions).toEqual(expect.arrayContaining(['batch:DescribeJobs', 'sqs:SendMessage', 's3:PutObjectTagging', 's3:GetObjectTagging']));
+    const put = statements.find((st) => (Array.isArray(st.Action) ? st.Action : [st.Action]).includes('s3:PutObject'))!;
+    expect(JSON.stringify(put.Resource)).toContain('/jobs/*/completion.json');
+    expect(actions.filter((a) => a.startsWith('s3:')).sort()).toEqual(['s3:GetObjectTagging', 's3:ListBucket', 's3:PutObject', 's3:PutObjectTagging']);
+  });
+
+  test('refuses callbacks without outputBucket and allowedCidrs that are not CIDRs', () => {
+    const { stack: s, fx: f } = fixtureStack();
+    const n = new JobNotifications(s, 'Notifications', { jobQueues: [f.queue] });
+    const inputBucket = s3.Bucket.fromBucketName(s, 'In', 'staging-in');
+    expect(() => new CompletionWebhook(s, 'W1', { topics: [n.topic], callbacks: { inputBucket } })).toThrow(/\[TestStack\/W1\] callbacks .* without outputBucket/);
+    expect(() => new CompletionWebhook(s, 'W2', { topics: [n.topic], outputBucket: inputBucket, callbacks: { inputBucket, allowedCidrs: ['intranet'] } })).toThrow(/callbacks\.allowedCidrs \("intranet"\)/);
+  });
+
+  test('cdk-nag AwsSolutions reports no unacknowledged finding', () => {
+    const app = new App();
+    callbackStack(app);
+    expect(nagFindings(app)).toEqual([]);
+  });
+
+  test('cfn-lint reports nothing on the synthesized template', () => {
+    const app = new App();
+    const { stack: s } = callbackStack(app);
+    expect(cfnLintFindings(app.synth().getStackByName(s.stackName).template)).toBe('');
+  });
+});
