@@ -131,14 +131,16 @@ describe('the synthesized stages', () => {
   const dev = synthesizeStageTemplates('dev', path.join(__dirname, '..', '..', '..'));
   const prod = synthesizeStageTemplates('prod', path.join(__dirname, '..', '..', '..'));
 
-  test('the dev estimate prices exactly the interface endpoints the template holds, and no NAT', () => {
+  test('the dev estimate prices exactly the interface endpoints and the one NAT gateway (photo-bundle egress) the templates hold', () => {
     const platform = dev['BatchPlatform-dev'];
     const endpoints = Template.fromJSON(platform as Record<string, unknown>).findResources('AWS::EC2::VPCEndpoint', { Properties: { VpcEndpointType: 'Interface' } });
     const endpointAzs = Object.values(endpoints).reduce((n, r) => n + (r.Properties.SubnetIds as unknown[]).length, 0);
     expect(endpointAzs).toBeGreaterThan(0);
     const lines = estimateMonthly(dev).lines;
     expect(lines.find((l) => l.resourceType === 'AWS::EC2::VPCEndpoint')?.quantity).toBe(endpointAzs * 730);
-    expect(lines.some((l) => l.resourceType === 'AWS::EC2::NatGateway')).toBe(false);
+    const nats = Object.values(dev).reduce((n, t) => n + Object.keys(Template.fromJSON(t as Record<string, unknown>).findResources('AWS::EC2::NatGateway')).length, 0);
+    expect(nats).toBe(1);
+    expect(lines.find((l) => l.resourceType === 'AWS::EC2::NatGateway')?.quantity).toBe(nats * 730);
   });
 
   test('prod costs more than dev at rest: it adds the Session Manager endpoints', () => {
