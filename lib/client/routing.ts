@@ -26,7 +26,7 @@ const routesSchema = z.record(
 );
 
 /**
- * Parses a route table given as JSON (the `JOB_ROUTES` variable, `batchctl --routes`, the `JobRoutes`
+ * Parses a route table given as JSON (the `JOB_ROUTES` variable, `batchctl --job-routes`, the `JobRoutes`
  * stack output); `source` names where it came from in the error.
  */
 export function parseJobRoutes(json: string | undefined, source: string): JobRoutes | undefined {
@@ -71,7 +71,7 @@ export function routeOperation(operation: string, fallback: Partial<JobTarget>, 
     {
       field: 'operation',
       value: operation,
-      message: `runs on ${key} (${placement!.vcpus} vCPU, ${placement!.memoryMiB} MiB); configure a route for "${key}" (BatchJobClient routes, JOB_ROUTES, batchctl --routes or a platform stack with its JobRoutes output)`,
+      message: `runs on ${key} (${placement!.vcpus} vCPU, ${placement!.memoryMiB} MiB); configure a route for "${key}" (BatchJobClient routes, JOB_ROUTES, batchctl --job-routes or a platform stack with its JobRoutes output)`,
     },
   ]);
 }

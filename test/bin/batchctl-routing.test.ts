@@ -47,8 +47,8 @@ describe('batchctl routes operations by placement', () => {
     expect(JSON.parse(status.stdout)).toMatchObject({ jobId: job.jobId, operation: 'ocr' });
   });
 
-  test('--routes on the command line wins over the environment', async () => {
-    const res = await cli(['--routes', routesJson(), 'submit', '--operation', 'ocr', '--input-json', '{}', '--json'], { BATCH_JOB_ROUTES: '{"FARGATE:ocr":{"jobQueue":"nope","jobDefinition":"nope"}}' });
+  test('--job-routes on the command line wins over the environment', async () => {
+    const res = await cli(['--job-routes', routesJson(), 'submit', '--operation', 'ocr', '--input-json', '{}', '--json'], { BATCH_JOB_ROUTES: '{"FARGATE:ocr":{"jobQueue":"nope","jobDefinition":"nope"}}' });
     expect(res.code).toBe(0);
     const job = JSON.parse(res.stdout) as { batchJobId: string };
     expect((await ec2.batch.send(new DescribeJobsCommand({ jobs: [job.batchJobId] }))).jobs![0].jobQueue).toBe(fargate.jobQueueArn);
@@ -60,9 +60,9 @@ describe('batchctl routes operations by placement', () => {
     expect(res.stderr).toContain('FARGATE:ocr');
   });
 
-  test('a malformed --routes is a usage-level refusal naming the flag', async () => {
-    const res = await cli(['--routes', '{"FARGATE:ocr":{}}', 'submit', '--operation', 'ocr', '--input-json', '{}', '--json']);
+  test('a malformed --job-routes is a usage-level refusal naming the flag', async () => {
+    const res = await cli(['--job-routes', '{"FARGATE:ocr":{}}', 'submit', '--operation', 'ocr', '--input-json', '{}', '--json']);
     expect(res.code).toBe(EXIT_CODES.USAGE);
-    expect(res.stderr).toContain('--routes.FARGATE:ocr.jobQueue');
+    expect(res.stderr).toContain('--job-routes.FARGATE:ocr.jobQueue');
   });
 });

@@ -32,7 +32,7 @@ export interface CliIo {
 export interface GlobalOptions {
   readonly queue?: string;
   readonly jobDefinition?: string;
-  readonly routes?: string;
+  readonly jobRoutes?: string;
   readonly inputBucket?: string;
   readonly outputBucket?: string;
   readonly region?: string;
@@ -52,7 +52,7 @@ export class CliContext {
   public async client(cmd: Command, options: { needsJobDefinition?: boolean } = {}): Promise<BatchJobClient> {
     const g = cmd.optsWithGlobals<GlobalOptions>();
     const config = await resolveClientConfig({
-      flags: { jobQueue: g.queue, jobDefinition: g.jobDefinition, routes: g.routes, inputBucket: g.inputBucket, outputBucket: g.outputBucket, region: g.region },
+      flags: { jobQueue: g.queue, jobDefinition: g.jobDefinition, routes: g.jobRoutes, inputBucket: g.inputBucket, outputBucket: g.outputBucket, region: g.region },
       env: this.io.env,
       stackName: g.stack,
       cloudFormation: this.io.cloudFormation,
@@ -71,7 +71,7 @@ export class CliContext {
     return new BatchJobClient({
       jobQueue: config.jobQueue!,
       jobDefinition: config.jobDefinition,
-      routes: parseJobRoutes(config.routes, g.routes ? '--routes' : 'routes (BATCH_JOB_ROUTES or the JobRoutes stack output)'),
+      routes: parseJobRoutes(config.routes, g.jobRoutes ? '--job-routes' : 'routes (BATCH_JOB_ROUTES or the JobRoutes stack output)'),
       inputBucket: config.inputBucket!,
       outputBucket: config.outputBucket,
       region: config.region,

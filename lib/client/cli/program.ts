@@ -25,7 +25,7 @@ export function buildProgram(ctx: CliContext, commands: readonly CommandModule[]
     .description('Submit and follow AWS Batch jobs of a cdk-batch-platform deployment')
     .option('--queue <nameOrArn>', 'job queue')
     .option('--job-definition <nameOrArn>', 'job definition (submit)')
-    .option('--routes <json>', 'queues and job definitions of operations placed elsewhere, e.g. {"FARGATE:ocr":{"jobQueue":...,"jobDefinition":...}}')
+    .option('--job-routes <json>', 'queues and job definitions of operations placed elsewhere, e.g. {"FARGATE:ocr":{"jobQueue":...,"jobDefinition":...}}')
     .option('--input-bucket <name>', 'bucket for staged inputs')
     .option('--output-bucket <name>', 'bucket for outputs (default: the input bucket)')
     .option('--region <region>', 'AWS region')
