@@ -1,9 +1,9 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
 import { BatchJobClient, IdempotencyConflictError, InvalidRequestError, JobIdConflictError, parseJobRoutes, SubmitOptions, validateSubmitRequest } from '../../lib/client';
-import { SNSClient } from '@aws-sdk/client-sns';
 import { photoBundleSubmission, PhotoBundleSettings, republishFinished } from './photo-bundle';
 
 export interface QueueSubmitDeps {

@@ -1,31 +1,10 @@
 import { BlockList, isIP } from 'net';
+import { specialRange } from '../../containers/worker/src/net/address';
 
 /**
  * The address rules of callback URLs, without I/O: the submission policy applies staticUrlProblem
  * at submit; lib/client/callback.ts applies it again at call time and checks every resolved address.
  */
-
-/** Addresses a callback may never reach unless the stage allows them: RFC 1918/6598, loopback, link-local, multicast, reserved. */
-const FORBIDDEN_RANGES: readonly (readonly [string, number, 'ipv4' | 'ipv6'])[] = [
-  ['0.0.0.0', 8, 'ipv4'],
-  ['10.0.0.0', 8, 'ipv4'],
-  ['100.64.0.0', 10, 'ipv4'],
-  ['127.0.0.0', 8, 'ipv4'],
-  ['169.254.0.0', 16, 'ipv4'],
-  ['172.16.0.0', 12, 'ipv4'],
-  ['192.0.0.0', 24, 'ipv4'],
-  ['192.168.0.0', 16, 'ipv4'],
-  ['198.18.0.0', 15, 'ipv4'],
-  ['224.0.0.0', 3, 'ipv4'],
-  ['::', 128, 'ipv6'],
-  ['::1', 128, 'ipv6'],
-  ['fc00::', 7, 'ipv6'],
-  ['fe80::', 10, 'ipv6'],
-  ['ff00::', 8, 'ipv6'],
-  ['64:ff9b::', 96, 'ipv6'],
-];
-const forbidden = new BlockList();
-for (const [net, prefix, type] of FORBIDDEN_RANGES) forbidden.addSubnet(net, prefix, type);
 
 /**
  * Parses `CIDR[,CIDR...]` (e.g. `127.0.0.0/8`): the private ranges a stage allows callbacks to reach
@@ -51,9 +30,10 @@ export function addressProblem(address: string, allowed?: BlockList): string | u
   const addr = mapped ? mapped[1] : address;
   const type = isIP(addr);
   if (type === 0) return `${address} is not an IP address`;
-  const family = type === 4 ? 'ipv4' : 'ipv6';
-  if (!forbidden.check(addr, family)) return undefined;
-  if (allowed?.check(addr, family)) return undefined;
+  // Anything but public unicast (private, loopback, link-local, multicast, reserved, NAT64, ...): the
+  // same classification the worker applies to photo URLs.
+  if (specialRange(addr) === undefined) return undefined;
+  if (allowed?.check(addr, type === 4 ? 'ipv4' : 'ipv6')) return undefined;
   return `${address} is a private, loopback, link-local or reserved address`;
 }
 

@@ -10,15 +10,13 @@ import union from '@turf/union';
 import type { BBox, Feature, Geometry, MultiPolygon, Polygon } from 'geojson';
 import type { z } from 'zod';
 import type { Placement } from '../placement';
-import { GEO_PLACEMENTS } from './declarations';
-
-export { GEO_PLACEMENTS };
 import type { RecordCounts, RecordOperation, StepContext } from '../types';
 import { featureCrs, lookupCrs, transformBetween, WGS84, type Crs, type Transform } from './crs';
 import {
   bufferConfigSchema,
   clipConfigSchema,
   dissolveConfigSchema,
+  GEO_PLACEMENTS,
   geoStatsConfigSchema,
   measureConfigSchema,
   reprojectConfigSchema,

@@ -1,6 +1,7 @@
 import { lookup } from 'dns/promises';
 import ipaddr from 'ipaddr.js';
 import { isIP } from 'net';
+import { PRIVATE_RANGES, RANGE_WORDS, specialRange } from '../../net/address';
 
 /**
  * Photo URLs come from a submitter: they are untrusted, and a worker that fetched whatever they name
@@ -54,28 +55,14 @@ export function hostPolicyFromEnv(env: NodeJS.ProcessEnv = process.env): HostPol
 /** A URL the worker will not fetch. Never retried. */
 export class RefusedUrl extends Error {}
 
-/** ipaddr.js range names, in words for the failure list. */
-const RANGE_WORDS: Record<string, string> = {
-  loopback: 'loopback',
-  linkLocal: 'link-local (includes the instance metadata address)',
-  private: 'private',
-  uniqueLocal: 'private (unique local)',
-  carrierGradeNat: 'private (carrier-grade NAT)',
-  unspecified: 'unspecified',
-  multicast: 'multicast',
-  broadcast: 'broadcast',
-  reserved: 'reserved',
-};
-const PRIVATE_RANGES = new Set(['loopback', 'private', 'uniqueLocal', 'carrierGradeNat']);
-
 /** Why `address` may not be connected to under `policy`, or undefined when it may. */
 export function addressRefusal(address: string, policy: HostPolicy): string | undefined {
-  if (!ipaddr.isValid(address)) return 'not an IP address';
-  // IPv4-mapped IPv6 (::ffff:127.0.0.1) is the IPv4 address it wraps.
-  const ip = ipaddr.process(address);
-  const range = ip.range();
-  if (range === 'unicast') return undefined;
+  const range = specialRange(address);
+  if (range === undefined) return undefined;
+  if (range === 'invalid') return 'not an IP address';
   if (PRIVATE_RANGES.has(range)) {
+    // IPv4-mapped IPv6 (::ffff:127.0.0.1) is the IPv4 address it wraps.
+    const ip = ipaddr.process(address);
     const allow = policy.allowPrivate;
     if (allow === 'all') return undefined;
     if (allow !== 'none' && allow.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net, bits))) return undefined;
@@ -107,7 +94,7 @@ export async function resolveAllowed(url: URL, policy: HostPolicy): Promise<Reso
       const resolved = family ? '' : ` resolves to ${a.address}, which`;
       throw new RefusedUrl(
         `${url.href} refused: host ${host}${resolved} is ${/^[aeiou]/.test(why) ? 'an' : 'a'} ${why} address; photo URLs must name public hosts` +
-          (PRIVATE_RANGES.has(ipaddr.process(a.address).range()) ? ` (an operator may allow private hosts with ${ALLOW_PRIVATE_HOSTS_ENV}=true)` : ''),
+          (PRIVATE_RANGES.has(specialRange(a.address) ?? '') ? ` (an operator may allow private hosts with ${ALLOW_PRIVATE_HOSTS_ENV}=true)` : ''),
       );
     }
   }
