@@ -6,6 +6,7 @@ import { listDoneIndexes, parseManifest } from '../planner/plan';
 import { failurePrefix, ManifestChunk, manifestKey, planKey, resultKey, RunIdentity, RunPlan, runPrefix, summaryKey, UNSET_IDENTITY } from '../planner/run-layout';
 import { defaultEmit, runMetricsLine } from './run-metrics';
 import { listKeys, putJson, readJson, readText } from '../shared/s3-objects';
+import { ChunkFingerprint, chunkFingerprint, FingerprintFile, fingerprintsKey, InputChangedError } from '../planner/fingerprint';
 
 export type RunStatus = 'SUCCEEDED' | 'PARTIAL' | 'FAILED';
 
@@ -119,6 +120,11 @@ export async function aggregateRun(event: AggregateEvent, deps: AggregateDeps): 
       );
     }
   }
+  // A run that can be retried records what its finished chunks read, so `batchctl runs retry` after
+  // a data fix can prove which results still hold (docs/chunked-processing.md, "Runs: progress and retry").
+  if (status !== 'SUCCEEDED' && plan) {
+    await recordFingerprints(s3, runsBucket, event.runId, plan, chunks.filter((c) => done.has(c.index)), deps.now);
+  }
   const summary: RunSummary = {
     schemaVersion: 1,
     runId: event.runId,
@@ -155,6 +161,51 @@ export async function aggregateRun(event: AggregateEvent, deps: AggregateDeps): 
     ),
   );
   return summary;
+}
+
+/**
+ * Writes `runs/{runId}/fingerprints.json` for the finished chunks, read from the object versions the
+ * plan names (If-Match on their ETags). An object that changed since it was planned gets no
+ * fingerprints: its chunks then rerun on retry, which is always sound.
+ */
+async function recordFingerprints(
+  s3: S3Client,
+  runsBucket: string,
+  runId: string,
+  plan: RunPlan,
+  finished: readonly ManifestChunk[],
+  now?: () => Date,
+): Promise<void> {
+  const limit = pLimit(READ_CONCURRENCY);
+  const changed = new Set<string>();
+  const fingerprints = await Promise.all(
+    finished.map((c) =>
+      limit(async (): Promise<ChunkFingerprint | undefined> => {
+        const input = (plan.inputs ?? []).find((i) => i.bucket === c.bucket && i.key === c.key);
+        const id = `${c.bucket}/${c.key}`;
+        if (!input?.etag || changed.has(id)) return undefined;
+        try {
+          const sha256 = await chunkFingerprint(s3, input, c);
+          return sha256 === undefined
+            ? undefined
+            : { index: c.index, bucket: c.bucket, key: c.key, startByte: c.startByte, endByte: c.endByte, etag: input.etag, sha256 };
+        } catch (err) {
+          if (err instanceof InputChangedError) {
+            changed.add(id);
+            return undefined;
+          }
+          throw err;
+        }
+      }),
+    ),
+  );
+  const doc: FingerprintFile = {
+    schemaVersion: 1,
+    runId,
+    recordedAt: (now ?? (() => new Date()))().toISOString(),
+    chunks: fingerprints.filter((f): f is ChunkFingerprint => f !== undefined && !changed.has(`${f.bucket}/${f.key}`)),
+  };
+  await putJson(s3, runsBucket, fingerprintsKey(runId), doc);
 }
 
 /** `{Error, Cause}` the workflow's RecordChunkFailure state wrote, by chunk index. */

@@ -1,5 +1,6 @@
 import * as zlib from 'zlib';
 import {
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -18,10 +19,16 @@ import {
   InputFormat,
   ManifestChunk,
   manifestKey,
+  partsKey,
   planKey,
+  resultKey,
+  RetryRecord,
+  retryRecordKey,
   RunPlan,
   RUNS_PREFIX,
+  summaryKey,
 } from './run-layout';
+import { chunkFingerprint, FingerprintFile, fingerprintsKey, InputChangedError } from './fingerprint';
 
 /**
  * Every ranged read of the planner is at most this long: the sample that estimates bytes per record
@@ -51,6 +58,8 @@ export interface PlanOutput {
   /** True when the run id was planned before and this call only refreshed the done flags. */
   readonly resumed: boolean;
   readonly warnings: readonly string[];
+  /** Set by a retry: its attempt number and which chunks rerun or keep their result. */
+  readonly retry?: Pick<RetryRecord, 'attempt' | 'rerun' | 'reused' | 'changedInputs'>;
 }
 
 /** The manifest does not cover an object exactly; raised before any chunk runs. */
@@ -84,7 +93,10 @@ interface ObjectPlan {
  */
 export async function planRun(run: ValidatedRun, deps: PlannerDeps): Promise<PlanOutput> {
   const existing = await readJson<RunPlan>(deps.s3, deps.runsBucket, planKey(run.runId));
-  if (existing) return resumeRun(run, existing, deps);
+  if (existing) return run.retry ? retryRun(run, existing, deps) : resumeRun(run, existing, deps);
+  if (run.retry) {
+    throw new InvalidRunInputError(`run id ${JSON.stringify(run.runId)} was never planned, so there is nothing to retry; start it without retry`);
+  }
 
   const inputs = await resolveInputs(deps.s3, run);
   const chunks: ManifestChunk[] = [];
@@ -132,6 +144,7 @@ export async function planRun(run: ValidatedRun, deps: PlannerDeps): Promise<Pla
     estimatedRecords,
     totalBytes,
     createdAt: (deps.now ?? (() => new Date()))().toISOString(),
+    source: sourceOf(run),
   };
   // plan.json last: its presence means the manifest next to it is complete.
   await deps.s3.send(
@@ -154,6 +167,178 @@ export async function planRun(run: ValidatedRun, deps: PlannerDeps): Promise<Pla
     resumed: false,
     warnings,
   };
+}
+
+function sourceOf(run: ValidatedRun): RunPlan['source'] {
+  return { bucket: run.bucket, ...(run.key !== undefined ? { key: run.key } : { prefix: run.prefix }), ...(run.format ? { format: run.format } : {}) };
+}
+
+/**
+ * Retry of a finished run (`retry: true`): re-reads the current input, re-derives the chunk
+ * boundaries with the run's original chunk rule, and keeps a finished chunk's result only where it
+ * provably still holds:
+ * - an input object whose size and ETag are unchanged keeps its manifest lines; its finished chunks
+ *   are reused (same bytes, same boundaries);
+ * - a changed object is planned again; a new chunk reuses the result of the finished chunk with the
+ *   same index and the same boundaries only when the SHA-256 of the bytes it depends on (recorded by
+ *   the aggregator when the run ended, `fingerprints.json`) equals that of the current bytes.
+ * Every other chunk reruns: its done-marker and failure record are deleted first, as are the old
+ * result, parts and summary, so nothing from before looks current while the retry runs.
+ */
+async function retryRun(run: ValidatedRun, plan: RunPlan, deps: PlannerDeps): Promise<PlanOutput> {
+  const { s3, runsBucket } = deps;
+  const runId = run.runId;
+  const previous = await readJson<{ status?: string }>(s3, runsBucket, summaryKey(runId));
+  if (previous?.status === 'SUCCEEDED') {
+    throw new InvalidRunInputError(`run ${JSON.stringify(runId)} already SUCCEEDED; there is nothing to retry`);
+  }
+  if (plan.operation !== run.operation || plan.operationConfig !== run.operationConfig) {
+    throw new InvalidRunInputError(
+      `a retry of run ${JSON.stringify(runId)} must use its operation ${plan.operation} with config ${plan.operationConfig}, got ${run.operation} with ${run.operationConfig}`,
+    );
+  }
+  const source = sourceOf(run);
+  if (plan.source && (plan.source.bucket !== source?.bucket || plan.source.key !== source?.key || plan.source.prefix !== source?.prefix)) {
+    throw new InvalidRunInputError(
+      `a retry of run ${JSON.stringify(runId)} must read its input s3://${plan.source.bucket}/${plan.source.key ?? plan.source.prefix ?? ''}, ` +
+        `got s3://${run.bucket}/${run.key ?? run.prefix ?? ''}`,
+    );
+  }
+  // The original chunk rule, whatever the retry request says: the same rule gives the same boundaries.
+  const rule: ValidatedRun = { ...run, chunkRecords: plan.chunkRecords, chunkBytes: plan.chunkBytes, lambdaMaxRecords: plan.lambdaMaxRecords };
+  const body = await readText(s3, runsBucket, manifestKey(runId));
+  const oldChunks = body === undefined ? [] : parseManifest(body);
+  const oldByIndex = new Map(oldChunks.map((c) => [c.index, c]));
+  const done = await listDoneIndexes(s3, runsBucket, runId);
+  const fingerprints = new Map(
+    ((await readJson<FingerprintFile>(s3, runsBucket, fingerprintsKey(runId)))?.chunks ?? []).map((f) => [f.index, f]),
+  );
+
+  const inputs = await resolveInputs(s3, run);
+  const chunks: ManifestChunk[] = [];
+  const reused: number[] = [];
+  const rerun: number[] = [];
+  const changedInputs: string[] = [];
+  const warnings: string[] = [];
+  let bytesRead = 0;
+  for (const input of inputs) {
+    const before = plan.inputs.find((p) => p.bucket === input.bucket && p.key === input.key);
+    const unchanged = before !== undefined && before.size === input.size && before.etag !== undefined && before.etag === input.etag;
+    let ranges: { startByte: number; endByte: number; estimatedRecords: number; format: InputFormat; gzip: boolean }[];
+    if (unchanged) {
+      ranges = oldChunks
+        .filter((c) => c.bucket === input.bucket && c.key === input.key)
+        .sort((a, b) => a.startByte - b.startByte)
+        .map((c) => ({ startByte: c.startByte, endByte: c.endByte, estimatedRecords: c.estimatedRecords, format: c.format, gzip: c.gzip }));
+    } else {
+      changedInputs.push(`s3://${input.bucket}/${input.key}`);
+      const p = await planObject(s3, input, rule);
+      bytesRead += p.bytesRead;
+      warnings.push(...p.warnings);
+      ranges = p.ranges.map((r) => ({ ...r, format: p.format, gzip: p.gzip }));
+    }
+    verifyCoverage(input, ranges);
+    for (const r of ranges) {
+      const index = chunks.length;
+      const old = oldByIndex.get(index);
+      const sameChunk =
+        old !== undefined && done.has(index) && old.bucket === input.bucket && old.key === input.key &&
+        old.startByte === r.startByte && old.endByte === r.endByte && old.format === r.format && old.gzip === r.gzip;
+      let keep = sameChunk && unchanged;
+      if (sameChunk && !unchanged) {
+        const fp = fingerprints.get(index);
+        if (fp && fp.bucket === input.bucket && fp.key === input.key && fp.startByte === r.startByte && fp.endByte === r.endByte && fp.etag === before?.etag) {
+          try {
+            keep = (await chunkFingerprint(s3, input, r)) === fp.sha256;
+          } catch (err) {
+            if (!(err instanceof InputChangedError)) throw err;
+            keep = false; // changed again while the retry read it
+          }
+          bytesRead += r.endByte - r.startByte;
+        }
+      }
+      (keep ? reused : rerun).push(index);
+      chunks.push({
+        index,
+        bucket: input.bucket,
+        key: input.key,
+        startByte: r.startByte,
+        endByte: r.endByte,
+        estimatedRecords: r.estimatedRecords,
+        route: routeFor(r.estimatedRecords, plan.lambdaMaxRecords),
+        format: r.format,
+        gzip: r.gzip,
+        inputFormat: r.gzip ? `${r.format}.gz` : r.format,
+        outputKey: chunkOutputKey(runId, index),
+        doneKey: doneMarkerKey(runId, index),
+        failureKey: failureKey(runId, index),
+        done: keep,
+        identity: plan.identity ?? run.identity,
+      });
+    }
+  }
+
+  const attempt = (plan.attempt ?? 0) + 1;
+  const now = (deps.now ?? (() => new Date()))().toISOString();
+  const record: RetryRecord = {
+    runId,
+    attempt,
+    startedAt: now,
+    ...(previous?.status ? { previousStatus: previous.status } : {}),
+    rerun,
+    reused,
+    changedInputs,
+  };
+  await s3.send(new PutObjectCommand({ Bucket: runsBucket, Key: retryRecordKey(runId, attempt), Body: JSON.stringify(record), ContentType: 'application/json' }));
+  // Markers of rerun chunks and of indexes the new manifest no longer has, failure records, and the
+  // previous result: gone before the new manifest exists, so progress and readers see only this attempt.
+  const stale = new Set<number>([...rerun, ...oldChunks.map((c) => c.index).filter((i) => i >= chunks.length)]);
+  const keys = [
+    ...[...stale].flatMap((i) => [doneMarkerKey(runId, i), failureKey(runId, i)]),
+    summaryKey(runId),
+    resultKey(runId),
+    partsKey(runId),
+  ];
+  await deleteKeys(s3, runsBucket, keys);
+  await writeManifest(deps, runId, chunks);
+  const estimatedRecords = chunks.reduce((s, c) => s + c.estimatedRecords, 0);
+  const totalBytes = inputs.reduce((s, i) => s + i.size, 0);
+  const next: RunPlan = {
+    ...plan,
+    inputs: inputs.map((i) => ({ bucket: i.bucket, key: i.key, size: i.size, etag: i.etag })),
+    chunkCount: chunks.length,
+    estimatedRecords,
+    totalBytes,
+    source: plan.source ?? source,
+    attempt,
+    retriedAt: now,
+  };
+  await s3.send(new PutObjectCommand({ Bucket: runsBucket, Key: planKey(runId), Body: JSON.stringify(next), ContentType: 'application/json' }));
+  return {
+    runId,
+    manifestBucket: runsBucket,
+    manifestKey: manifestKey(runId),
+    chunkCount: chunks.length,
+    chunksDone: reused.length,
+    estimatedRecords,
+    bytesRead,
+    totalBytes,
+    resumed: true,
+    warnings,
+    retry: { attempt, rerun, reused, changedInputs },
+  };
+}
+
+async function deleteKeys(s3: S3Client, bucket: string, keys: readonly string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 1000) {
+    const res = await s3.send(
+      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true } }),
+    );
+    if (res.Errors && res.Errors.length > 0) {
+      const e = res.Errors[0];
+      throw new Error(`cannot delete s3://${bucket}/${e.Key} before the retry: ${e.Code}: ${e.Message}`);
+    }
+  }
 }
 
 export function routeFor(estimatedRecords: number, lambdaMaxRecords: number): ChunkRoute {

@@ -20,6 +20,9 @@ export const failurePrefix = (runId: string): string => `${runPrefix(runId)}fail
 export const failureKey = (runId: string, index: number): string => `${failurePrefix(runId)}${index}.json`;
 export const resultKey = (runId: string): string => `${runPrefix(runId)}result.json`;
 export const summaryKey = (runId: string): string => `${runPrefix(runId)}summary.json`;
+export const partsKey = (runId: string): string => `${runPrefix(runId)}parts.json`;
+/** One record per `runs retry` of the run: which chunks reran, which results were reused. */
+export const retryRecordKey = (runId: string, attempt: number): string => `${runPrefix(runId)}retries/${attempt}.json`;
 
 export type ChunkRoute = 'lambda' | 'batch';
 
@@ -76,6 +79,26 @@ export interface RunPlan {
   readonly estimatedRecords: number;
   readonly totalBytes: number;
   readonly createdAt: string;
+  /** What the request named as input (a retry re-resolves it). Absent in plans written before retries existed. */
+  readonly source?: { readonly bucket: string; readonly key?: string; readonly prefix?: string; readonly format?: InputFormat };
+  /** Retries so far (0 or absent: never retried). */
+  readonly attempt?: number;
+  readonly retriedAt?: string;
+}
+
+/** Content of `runs/{runId}/retries/{attempt}.json`. */
+export interface RetryRecord {
+  readonly runId: string;
+  readonly attempt: number;
+  readonly startedAt: string;
+  /** The status the run had before this retry (absent when it ended without a summary). */
+  readonly previousStatus?: string;
+  /** Chunk indexes (of the new manifest) that run again. */
+  readonly rerun: readonly number[];
+  /** Chunk indexes whose earlier result is kept: same boundaries and provably the same bytes. */
+  readonly reused: readonly number[];
+  /** Input objects whose ETag or size changed since the previous plan. */
+  readonly changedInputs: readonly string[];
 }
 
 /** Content of a done-marker `runs/{runId}/done/{index}`. */

@@ -32,6 +32,12 @@ export interface RunRequest {
   readonly batchId?: string;
   readonly deployment?: string;
   readonly snapshotId?: string;
+  /**
+   * Retry a finished run (`batchctl runs retry`): rerun only the chunks that failed or whose bytes
+   * changed, with the run's original chunk rule, and merge into the same result.
+   * @default false
+   */
+  readonly retry?: boolean;
 }
 
 /** The validated, normalized request every later step works from: the RunRequest fields, checked, plus these. */
@@ -148,6 +154,7 @@ export function validateRunRequest(raw: unknown, options: ValidateOptions): Vali
       operationConfig = JSON.stringify(r.operationConfig);
     }
   }
+  if (r.retry !== undefined && r.retry !== null && typeof r.retry !== 'boolean') problems.push(`retry (${describe(r.retry)}) must be true or false`);
   const identity = parseIdentity(r, problems);
   const runId = str('runId') ?? sanitizeRunId(options.defaultRunId);
   if (runId === undefined) problems.push('runId is required (no execution name to default to)');
@@ -166,6 +173,7 @@ export function validateRunRequest(raw: unknown, options: ValidateOptions): Vali
     operationConfig,
     lambdaMaxRecords: lambdaMaxRecords ?? options.defaultLambdaMaxRecords ?? DEFAULT_LAMBDA_MAX_RECORDS,
     identity,
+    ...(r.retry === true ? { retry: true } : {}),
   };
 }
 

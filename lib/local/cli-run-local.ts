@@ -18,6 +18,7 @@ interface RunLocalOptions {
   lambdaMaxRecords?: number;
   toleratedFailurePercentage?: number;
   stateDir?: string;
+  retry?: boolean;
 }
 
 function percentArg(value: string): number {
@@ -58,6 +59,7 @@ export function register(program: Command, ctx?: CliContext): void {
     .option('--lambda-max-records <n>', 'chunks up to this size run in-process, larger ones in worker processes (default 100000)', intArg(0))
     .option('--tolerated-failure-percentage <p>', 'failed chunks (percent) that still give a PARTIAL result (default 0)', percentArg)
     .option('--state-dir <dir>', 'data directory of the embedded S3 server (keep it to continue a run)')
+    .option('--retry', 'retry the finished run --run-id on --input as it is now: rerun only failed chunks and chunks whose bytes changed')
     .action(async (opts: RunLocalOptions, cmd: Command) => {
       const stderr = ctx?.io.stderr ?? process.stderr;
       let result: LocalRunResult;

@@ -13,7 +13,7 @@ import { runChunk, ChunkEvent } from '../../lambda/chunk-processor';
 import { createPlannerHandler } from '../../lambda/planner';
 import { chunkableOperations } from '../../lambda/planner/operations';
 import { parseManifest } from '../../lambda/planner/plan';
-import { RUN_ID_PATTERN } from '../../lambda/planner/run-layout';
+import { planKey, RUN_ID_PATTERN, RunPlan } from '../../lambda/planner/run-layout';
 import { createValidateHandler } from '../../lambda/validate-input';
 import { PACKAGE_ROOT } from '../common/node-function';
 import { STATE_NAMES } from '../workflow/chunked-processing-workflow';
@@ -53,6 +53,15 @@ export interface LocalRunOptions {
   readonly onChunkFinished?: (event: { index: number; ok: boolean }) => void;
   /** Extra environment for worker processes (e.g. MAX_REJECT_RATIO). */
   readonly workerEnv?: Record<string, string>;
+  /**
+   * Retry the finished run `runId` (PARTIAL or FAILED) on `input` as it is now: only failed chunks
+   * and chunks whose bytes changed run again (see the planner's retry mode). Needs runId and the
+   * state dir of that run.
+   * @default false
+   */
+  readonly retry?: boolean;
+  /** Called once the embedded S3 server is up (progress readers: `batchctl runs status` against it). */
+  readonly onStarted?: (where: { readonly endpoint: string; readonly bucket: string; readonly runId: string }) => void;
 }
 
 export interface LocalRunResult {
@@ -102,6 +111,7 @@ function checkOptions(o: LocalRunOptions): void {
   if (o.toleratedFailurePercentage !== undefined && !(o.toleratedFailurePercentage >= 0 && o.toleratedFailurePercentage <= 100)) {
     problems.push(`--tolerated-failure-percentage (${o.toleratedFailurePercentage}) must be between 0 and 100`);
   }
+  if (o.retry && o.runId === undefined) problems.push('--retry needs --run-id of the run to retry (and its --state-dir)');
   if (o.runId !== undefined && !RUN_ID_PATTERN.test(o.runId)) problems.push(`--run-id (${JSON.stringify(o.runId)}) must be 1-80 characters of A-Z a-z 0-9 _ -`);
   if (o.operationConfig !== undefined) {
     try {
@@ -201,6 +211,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const synthMs = Date.now() - tSynth;
 
   const { server, endpoint } = await startS3(path.join(stateDir, 's3'));
+  options.onStarted?.({ endpoint, bucket: LOCAL_BUCKET, runId });
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'run-local-'));
   const children = new Set<ChildProcess>();
   const s3 = new S3Client({
@@ -227,8 +238,19 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const key = `inputs/${runId}/${path.basename(options.input)}`;
+  let key = `inputs/${runId}/${path.basename(options.input)}`;
   try {
+    if (options.retry) {
+      // A retry reads the run's own input key (the planner refuses another), whatever the fixed file is called.
+      const plan = await s3.send(new GetObjectCommand({ Bucket: LOCAL_BUCKET, Key: planKey(runId) })).then(
+        async (res) => JSON.parse(await res.Body!.transformToString()) as RunPlan,
+        () => undefined,
+      );
+      if (!plan?.source?.key) {
+        throw new LocalRunInputError(`--retry: run ${runId} has no plan in ${stateDir}; give the --run-id and --state-dir of a finished local run`);
+      }
+      key = plan.source.key;
+    }
     // A fixed part size keeps the ETag of the same file the same, which a restarted run checks.
     const tUpload = Date.now();
     await new Upload({ client: s3, params: { Bucket: LOCAL_BUCKET, Key: key, Body: fs.createReadStream(options.input) }, partSize: 64 * 1024 * 1024, queueSize: 1 }).done();
@@ -352,6 +374,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       operation: options.operation,
       ...(options.chunkRecords !== undefined ? { chunkRecords: options.chunkRecords } : {}),
       ...(options.operationConfig !== undefined ? { operationConfig: options.operationConfig } : {}),
+      ...(options.retry ? { retry: true } : {}),
     };
     const tExec = Date.now();
     const execution = machine.run(input, {
