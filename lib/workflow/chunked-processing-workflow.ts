@@ -264,11 +264,14 @@ export class ChunkedProcessingWorkflow extends Construct {
     };
     readInputs(this.validateFunction);
     readInputs(this.plannerFunction);
-    useRuns(this.plannerFunction, ['s3:GetObject', 's3:PutObject']);
+    // Delete: a retry removes the done-markers and failure records of the chunks it reruns, and the old result.
+    useRuns(this.plannerFunction, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject']);
     readInputs(this.chunkFunction);
     // Delete and abort: the engine removes its checkpoint and aborts a rejected multipart output.
     useRuns(this.chunkFunction, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload']);
     useRuns(this.aggregateFunction, ['s3:GetObject', 's3:PutObject']);
+    // A run that did not succeed gets fingerprints of its finished chunks' input bytes (retry proof).
+    readInputs(this.aggregateFunction);
 
     if (props.summaryQueue) {
       this.summaryQueue = props.summaryQueue;

@@ -155,6 +155,17 @@ describe('ChunkedProcessingWorkflow', () => {
     expect(text).not.toMatch(/s3:\*|s3:GetObject\*|s3:List\*/);
   });
 
+  test('a retry may delete under runs/ (planner), and the aggregator may read inputs to fingerprint finished chunks', () => {
+    const policyOf = (role: string): string =>
+      JSON.stringify(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp(role) }] } }));
+    const planner = policyOf('WorkflowPlannerFunctionServiceRole');
+    expect(planner).toContain('"Action":["s3:GetObject","s3:PutObject","s3:DeleteObject"]');
+    expect(planner).not.toMatch(/s3:\*|s3:DeleteObject\*/);
+    const aggregate = policyOf('WorkflowAggregateFunctionServiceRole');
+    expect(aggregate).toContain('"Action":"s3:GetObject"');
+    expect(aggregate).not.toContain('s3:DeleteObject');
+  });
+
   test('chunk sizes and routing come from the construct props', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ LAMBDA_MAX_RECORDS: '1000000', DEFAULT_CHUNK_RECORDS: '500000', RUNS_BUCKET: 'work-bucket' }) },
