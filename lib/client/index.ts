@@ -14,3 +14,5 @@ export { verifyCallbackSignature, signCallback, deliverCallback, parseAllowedCid
 export type { CallbackDelivery, DeliveryOutcome } from './callback';
 export { completeJob, completionRecordKey } from './completion';
 export type { CompletionDeps, CompletionResult, CompletionSummary } from './completion';
+export { RunsClient, retryInput, watchRun, isTerminal, TERMINAL_RUN_STATES, RunNotFoundError, RunNotSucceededError } from './runs';
+export type { RunsClientOptions, RunStatus, RunState, RunExecution } from './runs';

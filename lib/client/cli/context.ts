@@ -1,4 +1,6 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import { Command, InvalidArgumentError } from 'commander';
 import { BatchJobClient, BatchJobClientOptions } from '../batch-job-client';
 import { resolveClientConfig } from '../config';
@@ -26,6 +28,8 @@ export interface CliIo {
   readonly cloudFormation?: CloudFormationClient;
   /** Aborts a running `wait` (bin/batchctl.ts: SIGINT). */
   readonly signal?: AbortSignal;
+  /** SDK clients of `batchctl runs` (tests: clients pointed at a local server). */
+  readonly runsClients?: { readonly s3?: S3Client; readonly sfn?: SFNClient };
 }
 
 /** The global options every command sees through `cmd.optsWithGlobals()`. */

@@ -59,6 +59,7 @@ export async function runCli(argv: readonly string[], io: Partial<CliIo> = {}, c
     clientOptions: io.clientOptions,
     cloudFormation: io.cloudFormation,
     signal: io.signal,
+    runsClients: io.runsClients,
   });
   const json = argv.includes('--json');
   // commander's own messages (usage errors) are held back, to be printed as JSON with --json.

@@ -1,0 +1,3 @@
+export * from './runs';
+export * from './errors';
+export * from './watch';
