@@ -78,7 +78,13 @@ export async function runChunk(event: ChunkEvent, deps: ChunkDepsIn, signal?: Ab
     { s3In: deps.s3, s3Out: deps.s3, log: deps.log?.child({ jobId }), signal },
   );
   if (result.status === 'interrupted') throw new ChunkInterruptedError(result.message ?? `chunk ${chunk.index} interrupted`);
-  if (result.status === 'failed') throw new ChunkFailedError(`chunk ${chunk.index}: ${result.message ?? 'failed'}`);
+  if (result.status === 'failed') {
+    // Error rate on the dashboard while the run goes: one per failed attempt (the workflow may retry it).
+    (deps.emit ?? defaultEmit)(
+      runMetricsLine(event.runId, chunk.identity, [{ name: 'ChunkAttemptsFailed', unit: 'Count', value: 1 }], { chunk: chunk.index, route: 'lambda', error: 'ChunkFailed' }),
+    );
+    throw new ChunkFailedError(`chunk ${chunk.index}: ${result.message ?? 'failed'}`);
+  }
   const done: DoneMarker = {
     index: chunk.index,
     route: 'lambda',

@@ -73,6 +73,9 @@ export function register(program: Command, ctx?: CliContext): void {
           input: path.resolve(opts.input),
           output: path.resolve(opts.output),
           reporter: createProgressReporter(stderr, ctx?.io.isTTY ?? Boolean(process.stderr.isTTY)),
+          // Where `batchctl runs status` can read the run while it goes.
+          onStarted: ({ endpoint, bucket, runId }) =>
+            stderr.write(`run-local: run ${runId}, S3 ${endpoint} (AWS_ENDPOINT_URL_S3=${endpoint} batchctl runs --runs-bucket ${bucket} status ${runId})\n`),
           signal: controller.signal,
         });
       } catch (err) {
