@@ -86,21 +86,23 @@ export class RunsClient {
       throw toClientError(err, 'ListObjectsV2', { bucket: this.o.runsBucket });
     }
     const executions = await this.executions();
-    const plans = await Promise.all(ids.map(async (id) => ({ id, plan: await this.readPlan(id) })));
+    const plans = await Promise.all(ids.map(async (id) => ({ id, plan: await retryTornRead(() => this.readPlan(id)) })));
     const planned = plans
       .filter((p): p is { id: string; plan: RunPlan } => p.plan !== undefined)
       .sort((a, b) => startOf(b.plan).localeCompare(startOf(a.plan)))
       .slice(0, options.limit ?? 20);
-    return Promise.all(planned.map((p) => this.statusOf(p.id, p.plan, executions)));
+    return Promise.all(planned.map((p) => retryTornRead(() => this.statusOf(p.id, p.plan, executions))));
   }
 
   /** One run's progress and state. */
   public async status(runId: string): Promise<RunStatus> {
     checkRunId(runId);
-    const plan = await this.readPlan(runId);
-    const executions = await this.executions(runId);
-    if (!plan && executions.length === 0) throw new RunNotFoundError(runId, this.o.runsBucket);
-    return this.statusOf(runId, plan, executions);
+    return retryTornRead(async () => {
+      const plan = await this.readPlan(runId);
+      const executions = await this.executions(runId);
+      if (!plan && executions.length === 0) throw new RunNotFoundError(runId, this.o.runsBucket);
+      return this.statusOf(runId, plan, executions);
+    });
   }
 
   /**
@@ -217,6 +219,22 @@ export class RunsClient {
       };
     }
     return undefined;
+  }
+}
+
+/**
+ * S3 replaces an object atomically, but local S3 servers (s3rver behind run-local) may serve an object
+ * half-written while the planner or aggregator rewrites it: such a read is not JSON. Read again.
+ */
+async function retryTornRead<T>(read: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await read();
+    } catch (err) {
+      const torn = err instanceof SyntaxError || (err as { cause?: unknown }).cause instanceof SyntaxError;
+      if (!torn || i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 50 * i));
+    }
   }
 }
 
