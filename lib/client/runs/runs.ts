@@ -224,14 +224,17 @@ export class RunsClient {
 
 /**
  * S3 replaces an object atomically, but local S3 servers (s3rver behind run-local) may serve an object
- * half-written while the planner or aggregator rewrites it: such a read is not JSON. Read again.
+ * half-written, or cut its body off, while the planner or aggregator rewrites it: such a read is not
+ * JSON, or ends with ECONNRESET "aborted". Read again.
  */
 async function retryTornRead<T>(read: () => Promise<T>, attempts = 5): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await read();
     } catch (err) {
-      const torn = err instanceof SyntaxError || (err as { cause?: unknown }).cause instanceof SyntaxError;
+      const cause = (err as { cause?: unknown }).cause ?? err;
+      const c = cause as { code?: string; name?: string; message?: string };
+      const torn = cause instanceof SyntaxError || ((c.code === 'ECONNRESET' || c.name === 'ECONNRESET') && c.message === 'aborted');
       if (!torn || i >= attempts) throw err;
       await new Promise((r) => setTimeout(r, 50 * i));
     }

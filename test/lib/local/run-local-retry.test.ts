@@ -72,7 +72,7 @@ async function runWatched(options: LocalRunOptions): Promise<{ result: Awaited<R
             // Before the planner wrote plan.json the run is unknown; once the run returns the server closes.
             if (!(err instanceof RunNotFoundError) && !finished) throw err;
           }
-          await new Promise((r) => setTimeout(r, 25));
+          await new Promise((r) => setTimeout(r, 100));
         }
         s3.destroy();
       })();
