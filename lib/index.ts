@@ -22,6 +22,8 @@ export type { BatchJobQueueProps, FairShareEntry, FairShareOptions, QueueCompute
 export { RetryPresets, INFRASTRUCTURE_FAILURE_REASONS, MAX_RETRY_RULES } from './jobs/retry-strategies';
 export { WorkerJobDefinition, FARGATE_SIZES } from './jobs/worker-job-definition';
 export type { WorkerJobDefinitionProps, WorkerPlatform } from './jobs/worker-job-definition';
+export { WorkerImage, DEFAULT_KEPT_IMAGES, UNTAGGED_IMAGE_EXPIRY_DAYS } from './jobs/worker-image';
+export type { WorkerImageProps } from './jobs/worker-image';
 
 // Job lifecycle: notifications, webhook, monitoring, cleanup, schedules
 export { JobNotifications, BATCH_JOB_STATUSES, TENANT_TAG } from './notifications/job-notifications';

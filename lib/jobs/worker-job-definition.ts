@@ -13,6 +13,7 @@ import { ComputeArchitecture } from '../compute/instance-presets';
 import { jobDefinitionArnAllRevisions } from '../common/job-definition-name';
 import { nagResourceFindingId } from '../common/nag';
 import { DEFAULT_RETRY_ATTEMPTS, RetryPresets, checkRetryAttempts, checkRetryStrategies } from './retry-strategies';
+import type { WorkerImage } from './worker-image';
 
 /** Where a worker job runs: on EC2 compute environments or on Fargate ones. */
 export type WorkerPlatform = 'EC2' | 'FARGATE';
@@ -69,8 +70,15 @@ export interface WorkerJobDefinitionProps {
    */
   readonly image?: ecs.ContainerImage;
   /**
+   * The image from a `WorkerImage`: the worker in an ECR repository of our own (scan on push,
+   * lifecycle, immutable tag); the job definition waits for the image's deploy-time copy. Its
+   * architecture must be this job definition's. Ignored when `image` is given.
+   * @default - a Docker image asset in the CDK bootstrap repository (see `image`)
+   */
+  readonly workerImage?: WorkerImage;
+  /**
    * Build stage of `containers/worker/Dockerfile` for the default image, e.g. `'ocr'` (the worker plus
-   * the OCR engine). Ignored when `image` is given.
+   * the OCR engine). Ignored when `image` or `workerImage` is given.
    * @default - the Dockerfile's last stage: the streaming worker
    */
   readonly imageTarget?: string;
@@ -248,7 +256,11 @@ export class WorkerJobDefinition extends Resource implements batch.IJobDefinitio
     });
     this.grantBuckets(props);
 
-    const image = props.image ?? ecs.ContainerImage.fromAsset(WORKER_CONTAINER_DIR, {
+    if (props.image === undefined && props.workerImage !== undefined && props.workerImage.architecture !== this.architecture) {
+      throw propError(this, 'workerImage', `${props.workerImage.node.path} (${props.workerImage.architecture})`,
+        `an image built for this job definition's architecture, ${this.architecture}`);
+    }
+    const image = props.image ?? props.workerImage?.image ?? ecs.ContainerImage.fromAsset(WORKER_CONTAINER_DIR, {
       target: props.imageTarget,
       platform: this.architecture === 'ARM64' ? ecrAssets.Platform.LINUX_ARM64 : ecrAssets.Platform.LINUX_AMD64,
     });
@@ -293,6 +305,7 @@ export class WorkerJobDefinition extends Resource implements batch.IJobDefinitio
       // Tags given at submission reach the ECS task (cost allocation per job or tenant).
       propagateTags: true,
     });
+    if (props.image === undefined && props.workerImage !== undefined) props.workerImage.requiredBy(this.jobDefinition);
     if (this.platform === 'FARGATE' && readonlyRootFilesystem) {
       // Fargate refuses a `host` block on volumes; a volume with only a name is a bind mount on the
       // task's ephemeral storage. The L2's EcsVolume.host always renders `Host: {}`.

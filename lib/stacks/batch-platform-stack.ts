@@ -10,6 +10,7 @@ import { JobCleanup } from '../cleanup/job-cleanup';
 import { Ec2ComputeEnvironment } from '../compute/ec2-compute-environment';
 import { FargateComputeEnvironment } from '../compute/fargate-compute-environment';
 import { ScheduledJob } from '../jobs/scheduled-job';
+import { WorkerImage } from '../jobs/worker-image';
 import { WorkerJobDefinition } from '../jobs/worker-job-definition';
 import { BatchMonitoring } from '../monitoring/batch-monitoring';
 import { BatchNetwork } from '../network/batch-network';
@@ -42,6 +43,10 @@ export class BatchPlatformStack extends Stack {
   public readonly computeEnvironments: readonly Ec2ComputeEnvironment[];
   public readonly jobQueue: BatchJobQueue;
   public readonly jobDefinition: WorkerJobDefinition;
+  /** The streaming worker image in its own ECR repository (both worker job definitions use it). */
+  public readonly workerImage: WorkerImage;
+  /** The Dockerfile's `ocr` target in its own ECR repository (only with a Fargate queue). */
+  public readonly ocrImage?: WorkerImage;
   public readonly fargateComputeEnvironments: readonly FargateComputeEnvironment[];
   public readonly fargateJobQueue?: BatchJobQueue;
   public readonly fargateJobDefinition?: WorkerJobDefinition;
@@ -105,7 +110,11 @@ export class BatchPlatformStack extends Stack {
       timeout: Duration.minutes(config.jobTimeoutMinutes),
       logRetention: config.logRetention,
     };
-    this.jobDefinition = new WorkerJobDefinition(this, 'WorkerJob', { ...jobIo, platform: 'EC2' });
+    // Worker images live in repositories of our own (scan on push, lifecycle, immutable tags), copied
+    // there at deploy from the image assets cdk builds.
+    const images = { removalPolicy: config.removalPolicy, keptImages: config.keptImages };
+    this.workerImage = new WorkerImage(this, 'WorkerImage', images);
+    this.jobDefinition = new WorkerJobDefinition(this, 'WorkerJob', { ...jobIo, platform: 'EC2', workerImage: this.workerImage });
 
     this.fargateComputeEnvironments = config.fargate
       ? [
@@ -118,13 +127,14 @@ export class BatchPlatformStack extends Stack {
         computeEnvironments: this.fargateComputeEnvironments,
         runnableTimeout: Duration.minutes(config.runnableTimeoutMinutes),
       });
-      this.fargateJobDefinition = new WorkerJobDefinition(this, 'FargateWorkerJob', { ...jobIo, platform: 'FARGATE' });
+      this.fargateJobDefinition = new WorkerJobDefinition(this, 'FargateWorkerJob', { ...jobIo, platform: 'FARGATE', workerImage: this.workerImage });
+      this.ocrImage = new WorkerImage(this, 'OcrImage', { ...images, target: 'ocr' });
       // The size is the ocr operation's placement (containers/worker/src/operations/placement.ts
       // OCR_PLACEMENT); constructs do not import runtime code, so a test checks the two agree.
       this.ocrJobDefinition = new WorkerJobDefinition(this, 'OcrJob', {
         ...jobIo,
         platform: 'FARGATE',
-        imageTarget: 'ocr',
+        workerImage: this.ocrImage,
         cpu: OCR_JOB_VCPUS,
         memory: Size.mebibytes(OCR_JOB_MEMORY_MIB),
       });

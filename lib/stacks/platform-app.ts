@@ -52,6 +52,7 @@ export function addPlatformStacks(app: App, config: StageConfig): PlatformStacks
         monthlyBudgetUsd: road.monthlyBudgetUsd,
         logRetention: config.logRetention,
         removalPolicy: config.removalPolicy === RemovalPolicy.RETAIN ? RemovalPolicy.RETAIN : RemovalPolicy.SNAPSHOT,
+        keptImages: config.keptImages,
       })
     : undefined;
   const photoBundles = config.photoBundles ? addPhotoBundles(app, config, platform, env, tags) : undefined;
@@ -79,6 +80,8 @@ function addPhotoBundles(app: App, config: StageConfig, platform: BatchPlatformS
     maxvCpus: bundles.maxvCpus,
     architecture: bundles.architecture,
     logRetention: config.logRetention,
+    removalPolicy: config.removalPolicy,
+    keptImages: config.keptImages,
   });
 }
 

@@ -25,8 +25,13 @@ export interface StageConfig {
   readonly ssmEndpoints: boolean;
   /** Retention of every log group of the stage. */
   readonly logRetention: logs.RetentionDays;
-  /** What happens to buckets and logs when the stack is deleted. */
+  /** What happens to buckets, logs and worker image repositories when the stack is deleted. */
   readonly removalPolicy: RemovalPolicy;
+  /**
+   * Tagged images each worker image repository keeps (one per deployment of a changed image).
+   * @default 10
+   */
+  readonly keptImages?: number;
   /** Time a job may stay RUNNABLE (no capacity / misconfiguration) before the queue cancels it. */
   readonly runnableTimeoutMinutes: number;
   /** Worker job timeout. */
@@ -91,6 +96,7 @@ export const STAGES: Record<StageName, StageConfig> = {
     ssmEndpoints: false,
     logRetention: logs.RetentionDays.TWO_WEEKS,
     removalPolicy: RemovalPolicy.DESTROY,
+    keptImages: 5,
     runnableTimeoutMinutes: 60,
     jobTimeoutMinutes: 60,
     schedules: [],

@@ -1,4 +1,4 @@
-import { CfnOutput, CfnParameter, Duration, Size, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
+import { CfnOutput, CfnParameter, Duration, RemovalPolicy, Size, Stack, StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -17,6 +17,7 @@ import { handlerEntry, PlatformFunction } from '../../common/node-function';
 import { checkInteger, checkRange, propError } from '../../common/validation';
 import { Ec2ComputeEnvironment } from '../../compute/ec2-compute-environment';
 import { ComputeArchitecture } from '../../compute/instance-presets';
+import { WorkerImage } from '../../jobs/worker-image';
 import { WorkerJobDefinition } from '../../jobs/worker-job-definition';
 import { acknowledgeLambdaBasics, acknowledgeWildcardResource } from '../../monitoring/nag';
 import { BatchJobQueue } from '../../queue/batch-job-queue';
@@ -62,6 +63,16 @@ export interface PhotoBundlesStackProps extends StackProps {
   readonly r2CredentialsSecret?: secretsmanager.ISecret;
   /** Instances of the network-optimised preset: c5n/m5n/c6in... (X86_64) or c6gn/c7gn (ARM64). @default 'X86_64' */
   readonly architecture?: ComputeArchitecture;
+  /**
+   * Tagged images the worker image repository keeps.
+   * @default 10
+   */
+  readonly keptImages?: number;
+  /**
+   * What happens to the worker image repository when it leaves the stack (DESTROY deletes its images too).
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
   /** Upper bound of both compute environments. @default 100 */
   readonly maxvCpus?: number;
   /** Parallel downloads per bundle. @default 5 */
@@ -95,6 +106,8 @@ export class PhotoBundlesStack extends Stack {
   public readonly computeEnvironments: readonly Ec2ComputeEnvironment[];
   public readonly jobQueue: BatchJobQueue;
   public readonly jobDefinition: WorkerJobDefinition;
+  /** The worker image the job runs, in this stack's own ECR repository. */
+  public readonly workerImage: WorkerImage;
   public readonly r2CredentialsSecret: secretsmanager.ISecret;
   public readonly messages: QueueTriggeredJobs;
   public readonly notifyFunction: PlatformFunction;
@@ -143,9 +156,16 @@ export class PhotoBundlesStack extends Stack {
         reason: 'An R2 API token is created in the Cloudflare dashboard; Secrets Manager cannot rotate it. Rotate it there and put the new pair into this secret (docs/workloads/photo-bundles.md).',
       });
     }
+    // The worker image (built for `architecture`) in a repository of this stack.
+    this.workerImage = new WorkerImage(this, 'WorkerImage', {
+      architecture,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      keptImages: props.keptImages,
+    });
     this.jobDefinition = new WorkerJobDefinition(this, 'BundleJob', {
       platform: 'EC2',
       architecture,
+      workerImage: this.workerImage,
       cpu: BUNDLE_JOB_CPU,
       memory: BUNDLE_JOB_MEMORY,
       timeout: props.jobTimeout ?? DEFAULT_BUNDLE_JOB_TIMEOUT,

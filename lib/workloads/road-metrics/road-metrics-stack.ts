@@ -12,6 +12,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { propError } from '../../common/validation';
 import { ScheduledJob } from '../../jobs/scheduled-job';
+import { WorkerImage } from '../../jobs/worker-image';
 import { WorkerJobDefinition } from '../../jobs/worker-job-definition';
 import { acknowledgeWildcardResource } from '../../monitoring/nag';
 
@@ -63,8 +64,17 @@ export interface RoadMetricsStackProps extends StackProps {
   readonly resultsPrefix?: string;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
-  /** Removal policy of the Aurora cluster. @default RemovalPolicy.SNAPSHOT */
+  /**
+   * Removal policy of the Aurora cluster; also of the worker image repository (RETAIN keeps it, SNAPSHOT
+   * or DESTROY delete it with its images).
+   * @default RemovalPolicy.SNAPSHOT
+   */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Tagged images the worker image repository keeps.
+   * @default 10
+   */
+  readonly keptImages?: number;
 }
 
 /**
@@ -76,6 +86,8 @@ export interface RoadMetricsStackProps extends StackProps {
  */
 export class RoadMetricsStack extends Stack {
   public readonly jobDefinition: WorkerJobDefinition;
+  /** The worker image the job runs, in this stack's own ECR repository. */
+  public readonly workerImage: WorkerImage;
   public readonly schedule: ScheduledJob;
   public readonly databaseSecret: secretsmanager.ISecret;
   public readonly databaseSecurityGroup: ec2.ISecurityGroup;
@@ -167,8 +179,14 @@ export class RoadMetricsStack extends Stack {
       open: false,
     });
 
+    // The worker image in a repository of this stack (scan on push, lifecycle, immutable tags).
+    this.workerImage = new WorkerImage(this, 'WorkerImage', {
+      removalPolicy: props.removalPolicy === RemovalPolicy.RETAIN ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      keptImages: props.keptImages,
+    });
     this.jobDefinition = new WorkerJobDefinition(this, 'Job', {
       platform: 'EC2',
+      workerImage: this.workerImage,
       command: ['node', '/app/road-metrics.js', 'run'],
       outputBucket: props.outputBucket,
       outputPrefix: `${prefix}/`,

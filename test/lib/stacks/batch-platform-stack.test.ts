@@ -114,6 +114,43 @@ describe('BatchPlatformStack', () => {
     });
   });
 
+  test('worker images live in repositories of our own, one per image, retained or destroyed with the stage', () => {
+    for (const [stage, template, deletion, kept] of [['dev', devTemplate, 'Delete', 5], ['prod', prodTemplate, 'Retain', 10]] as const) {
+      const stack = platformFor(stage);
+      const repositories = template.findResources('AWS::ECR::Repository');
+      expect(Object.keys(repositories).sort()).toEqual([
+        stack.getLogicalId(stack.ocrImage!.repository.node.defaultChild as never),
+        stack.getLogicalId(stack.workerImage.repository.node.defaultChild as never),
+      ].sort());
+      for (const repository of Object.values(repositories)) {
+        expect(repository.DeletionPolicy).toBe(deletion);
+        expect(repository.Properties).toMatchObject({ ImageScanningConfiguration: { ScanOnPush: true }, ImageTagMutability: 'IMMUTABLE' });
+        expect(JSON.parse(repository.Properties.LifecyclePolicy.LifecyclePolicyText).rules[1].selection.countNumber).toBe(kept);
+      }
+    }
+    expect(platformFor('dev').ocrImage!.target).toBe('ocr');
+    expect(platformFor('dev').workerImage.target).toBeUndefined();
+  });
+
+  test('every job definition runs an image of our repositories, by its immutable tag', () => {
+    const images = [dev.workerImage, dev.ocrImage!];
+    const expected: Record<string, (typeof images)[number]> = {
+      [dev.getLogicalId(dev.jobDefinition.jobDefinition.node.defaultChild as never)]: dev.workerImage,
+      [dev.getLogicalId(dev.fargateJobDefinition!.jobDefinition.node.defaultChild as never)]: dev.workerImage,
+      [dev.getLogicalId(dev.ocrJobDefinition!.jobDefinition.node.defaultChild as never)]: dev.ocrImage!,
+    };
+    const definitions = devTemplate.findResources('AWS::Batch::JobDefinition');
+    expect(Object.keys(definitions).sort()).toEqual(Object.keys(expected).sort());
+    for (const [id, definition] of Object.entries(definitions)) {
+      const image = JSON.stringify(definition.Properties.ContainerProperties.Image);
+      const repositoryId = dev.getLogicalId(expected[id].repository.node.defaultChild as never);
+      expect({ id, image }).toEqual({ id, image: expect.stringContaining(`{"Ref":"${repositoryId}"}`) });
+      expect(image).toContain(`:${expected[id].tag}`);
+      expect(image).not.toContain('container-assets');
+    }
+    expect(dev.ocrImage!.tag).not.toBe(dev.workerImage.tag);
+  });
+
   test('every Lambda and dead-letter queue has an alarm', () => {
     const functions = Object.keys(devTemplate.findResources('AWS::Lambda::Function'));
     const alarms = Object.values(devTemplate.findResources('AWS::CloudWatch::Alarm'));
@@ -121,7 +158,8 @@ describe('BatchPlatformStack', () => {
       .filter((a) => a.Properties.MetricName === 'Errors')
       .map((a) => a.Properties.Dimensions[0].Value.Ref);
     // CDK's own singleton Lambdas (custom-resource providers) are not ours to alarm on.
-    const ours = functions.filter((id) => !/^(AWS|CustomS3AutoDeleteObjects|LogRetention)/.test(id));
+    // cdk-ecr-deployment's copy Lambda runs only inside deployments: a failure fails the deployment.
+    const ours = functions.filter((id) => !/^(AWS|CustomS3AutoDeleteObjects|CustomCDKECRDeployment|LogRetention)/.test(id));
     expect(new Set(watchedFunctions)).toEqual(new Set(ours));
     const queues = Object.entries(devTemplate.findResources('AWS::SQS::Queue'))
       .filter(([, q]) => q.Properties.RedrivePolicy === undefined)

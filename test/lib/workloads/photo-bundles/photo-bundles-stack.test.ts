@@ -1,4 +1,4 @@
-import { App, Stack } from 'aws-cdk-lib';
+import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -49,6 +49,21 @@ test('the ARM variant uses the ARM network-optimised families', () => {
   const { template } = build({ architecture: 'ARM64' });
   template.hasResourceProperties('AWS::Batch::ComputeEnvironment', {
     ComputeResources: Match.objectLike({ Type: 'SPOT', InstanceTypes: Match.arrayWith(['c6gn', 'c7gn']) }),
+  });
+  // Its worker image is built and copied for ARM into the stack's own repository.
+  template.hasResourceProperties('Custom::CDKECRDeployment', { ImageArch: 'arm64' });
+});
+
+test('the bundle job runs the worker image from the stack\'s own repository, retained by default', () => {
+  const { stack, template } = built;
+  const repositoryId = stack.getLogicalId(stack.workerImage.repository.node.defaultChild as never);
+  template.hasResource('AWS::ECR::Repository', { DeletionPolicy: 'Retain' });
+  const [definition] = Object.values(template.findResources('AWS::Batch::JobDefinition'));
+  const image = JSON.stringify(definition.Properties.ContainerProperties.Image);
+  expect(image).toContain(`{"Ref":"${repositoryId}"}`);
+  expect(image).toContain(`:${stack.workerImage.tag}`);
+  expect(build({ removalPolicy: RemovalPolicy.DESTROY }).template.findResources('AWS::ECR::Repository')).toEqual({
+    [repositoryId]: expect.objectContaining({ DeletionPolicy: 'Delete' }),
   });
 });
 
