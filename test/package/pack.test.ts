@@ -133,7 +133,7 @@ process.stdout.write(JSON.stringify(loaded.filter((k) => /node_modules\\/(@aws-s
       expect(templates).toEqual([
         'BatchPlatform-dev.template.json', 'BatchPlatform-prod.template.json',
         'ChunkedProcessing-dev.template.json', 'ChunkedProcessing-prod.template.json', 'Consumer.template.json',
-        'PhotoBundles-dev.template.json', 'RoadMetrics-dev.template.json', 'RoadMetrics-prod.template.json',
+        'OcrApi-dev.template.json', 'PhotoBundles-dev.template.json', 'RoadMetrics-dev.template.json', 'RoadMetrics-prod.template.json',
       ]);
     });
 
