@@ -10,7 +10,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { grantJobClient, jobClientEnvironment, JobRouteTargets } from '../../api/grants';
 import { DEFAULT_CLEANUP_RATE, JobCleanup } from '../../cleanup/job-cleanup';
-import { jobDefinitionNameOf } from '../../common/job-definition-name';
+import { jobDefinitionArnAllRevisions, jobDefinitionNameOf } from '../../common/job-definition-name';
 import { handlerEntry, PlatformFunction } from '../../common/node-function';
 import { checkInteger, checkRange, propError } from '../../common/validation';
 import { METRIC_NAMESPACE as JOB_METRIC_NAMESPACE } from '../../monitoring/batch-monitoring';
@@ -397,6 +397,12 @@ export class OcrApiStack extends Stack {
         for (const f of [this.createFunction, this.startFunction]) {
           acknowledgeWildcardResource(f.role!, input.arnForObjects('jobs/*/submit.lock'), 'The idempotency lock of each job (deleted only there).');
         }
+        // The OcrJob definition of another stack: its name:* ARN resolves through Fn::ImportValue only now.
+        const everyRevision = jobDefinitionArnAllRevisions(this, props.jobDefinition);
+        for (const role of [this.createFunction.role!, this.startFunction.role!]) {
+          acknowledgeWildcardResource(role, everyRevision, 'SubmitJob on every revision (name:*) of the OcrJob definition, so a new revision never breaks submitters.');
+        }
+        acknowledgeWildcardResource(this.cleanup.function.role!, everyRevision, 'Every revision (name:*) of the OcrJob definition: old revisions are exactly what the cleanup deregisters.');
         acknowledgeWildcardResource(this.createFunction.role!, input.arnForObjects('tenants/*/ocr-uploads/*'), 'Upload URLs are signed for tenants/<caller tenant>/ocr-uploads/<request id>; tenants and ids exist only at run time.');
         acknowledgeWildcardResource(this.createFunction.role!, input.arnForObjects('tenants/*'), "A request may name an image under the caller's tenants/<tenant>/ prefix; the handler's submission policy refuses every other tenant's key before reading.");
         acknowledgeWildcardResource(this.startFunction.role!, input.arnForObjects('tenants/*/ocr-uploads/*'), 'Start checks that the upload of its request arrived (HeadObject).');
