@@ -9,15 +9,18 @@ import { LogSink } from '../shared/log';
  * that cannot place jobs (wrong instance types, no capacity, vCPU limits).
  *
  * The age is measured from the job's createdAt (submission), the only timestamp a RUNNABLE job summary
- * carries; for jobs without dependencies this is within seconds of entering RUNNABLE.
+ * carries; for jobs without dependencies this is within seconds of entering RUNNABLE. `RunningJobs`
+ * (jobs in RUNNING) is published alongside, for the workload dashboards (OCR API: runnable / running).
  */
 export interface QueueBacklog {
   readonly jobQueue: string;
   readonly runnableJobs: number;
   readonly oldestRunnableAgeSeconds: number;
+  /** Jobs in RUNNING (the workload dashboards' "running" line); absent when not counted. */
+  readonly runningJobs?: number;
 }
 
-export function summarizeBacklog(jobQueue: string, runnable: readonly JobSummary[], now: number): QueueBacklog {
+export function summarizeBacklog(jobQueue: string, runnable: readonly JobSummary[], now: number, running?: readonly JobSummary[]): QueueBacklog {
   let oldest = now;
   for (const job of runnable) {
     if (typeof job.createdAt === 'number' && job.createdAt < oldest) oldest = job.createdAt;
@@ -26,6 +29,7 @@ export function summarizeBacklog(jobQueue: string, runnable: readonly JobSummary
     jobQueue: nameFromArn(jobQueue),
     runnableJobs: runnable.length,
     oldestRunnableAgeSeconds: Math.max(0, Math.round((now - oldest) / 1000)),
+    ...(running ? { runningJobs: running.length } : {}),
   };
 }
 
@@ -36,6 +40,7 @@ export function backlogEmf(backlog: QueueBacklog, now: number): Record<string, u
     metrics: [
       { name: 'RunnableJobs', unit: 'Count', value: backlog.runnableJobs },
       { name: 'OldestRunnableAgeSeconds', unit: 'Seconds', value: backlog.oldestRunnableAgeSeconds },
+      ...(backlog.runningJobs === undefined ? [] : [{ name: 'RunningJobs', unit: 'Count' as const, value: backlog.runningJobs }]),
     ],
     timestamp: now,
   });
@@ -54,8 +59,9 @@ export async function probe(options: ProbeOptions): Promise<QueueBacklog[]> {
   const results: QueueBacklog[] = [];
   for (const queue of options.jobQueues) {
     const runnable = await listAllJobs(options.client, queue, 'RUNNABLE');
+    const running = await listAllJobs(options.client, queue, 'RUNNING');
     const now = options.now ? options.now() : Date.now();
-    const backlog = summarizeBacklog(queue, runnable, now);
+    const backlog = summarizeBacklog(queue, runnable, now, running);
     sink(JSON.stringify(backlogEmf(backlog, now)));
     results.push(backlog);
   }

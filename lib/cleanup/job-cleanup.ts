@@ -44,6 +44,11 @@ export interface JobCleanupProps {
    */
   readonly keepRevisions?: number;
   /**
+   * Whether the schedule runs. Off keeps the function (run it by hand) and its rule, disabled.
+   * @default true
+   */
+  readonly enabled?: boolean;
+  /**
    * Log what would be done, change nothing.
    * @default false
    */
@@ -118,6 +123,7 @@ export class JobCleanup extends Construct {
     this.rule = new events.Rule(this, 'Schedule', {
       description: 'Runs the Batch cleanup Lambda',
       schedule: events.Schedule.rate(rate),
+      enabled: props.enabled ?? true,
     });
     this.rule.addTarget(new targets.LambdaFunction(this.function, { retryAttempts: 0 }));
   }

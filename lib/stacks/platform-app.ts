@@ -2,6 +2,7 @@ import { App, RemovalPolicy, StackProps, Validations } from 'aws-cdk-lib';
 import { BatchPlatformStack } from './batch-platform-stack';
 import { StageConfig } from './stage-config';
 import { ChunkedProcessingStack } from '../workflow/chunked-processing-stack';
+import { OcrApiStack } from '../workloads/ocr-api/ocr-api-stack';
 import { PhotoBundlesStack } from '../workloads/photo-bundles/photo-bundles-stack';
 import { RoadMetricsStack } from '../workloads/road-metrics/road-metrics-stack';
 
@@ -10,6 +11,7 @@ export interface PlatformStacks {
   readonly workflow: ChunkedProcessingStack;
   readonly roadMetrics?: RoadMetricsStack;
   readonly photoBundles?: PhotoBundlesStack;
+  readonly ocrApi?: OcrApiStack;
 }
 
 /**
@@ -56,7 +58,31 @@ export function addPlatformStacks(app: App, config: StageConfig): PlatformStacks
       })
     : undefined;
   const photoBundles = config.photoBundles ? addPhotoBundles(app, config, platform, env, tags) : undefined;
-  return { platform, workflow, roadMetrics, photoBundles };
+  const ocrApi = config.ocrApi ? addOcrApi(app, config, platform, env, tags) : undefined;
+  return { platform, workflow, roadMetrics, photoBundles, ocrApi };
+}
+
+function addOcrApi(app: App, config: StageConfig, platform: BatchPlatformStack, env: StackProps['env'], tags: Record<string, string>): OcrApiStack {
+  const ocr = config.ocrApi!;
+  if (!platform.fargateJobQueue || !platform.ocrJobDefinition) {
+    throw new Error(`stage ${config.stage}: ocrApi needs the Fargate queue and the OcrJob definition; allowed: set fargate to true in STAGES.${config.stage}`);
+  }
+  return new OcrApiStack(app, `OcrApi-${config.stage}`, {
+    env,
+    tags,
+    description: `cdk-batch-platform: OCR API workload (${config.stage})`,
+    stage: config.stage,
+    jobQueue: platform.fargateJobQueue.jobQueue,
+    jobDefinition: platform.ocrJobDefinition.jobDefinition,
+    inputBucket: platform.buckets.inputBucket,
+    outputBucket: platform.buckets.outputBucket,
+    alarmTopic: platform.monitoring.operationsTopic,
+    corsAllowedOrigins: ocr.corsAllowedOrigins,
+    pointInTimeRecovery: ocr.pointInTimeRecovery,
+    cleanup: ocr.cleanup,
+    tableRemovalPolicy: config.removalPolicy,
+    logRetention: config.logRetention,
+  });
 }
 
 function addPhotoBundles(app: App, config: StageConfig, platform: BatchPlatformStack, env: StackProps['env'], tags: Record<string, string>): PhotoBundlesStack {

@@ -53,6 +53,18 @@ export interface StageConfig {
   readonly egress?: NatGatewayMode;
   /** The photo-bundles workload (`PhotoBundles-<stage>`); absent: not deployed in this stage. */
   readonly photoBundles?: PhotoBundlesStageConfig;
+  /** The OCR API workload (`OcrApi-<stage>`); absent: not deployed in this stage. Needs `fargate` (the OcrJob definition). */
+  readonly ocrApi?: OcrApiStageConfig;
+}
+
+/** The OCR API workload of a stage (see docs/workloads/ocr-api.md). */
+export interface OcrApiStageConfig {
+  /** Point-in-time recovery of the request table. */
+  readonly pointInTimeRecovery: boolean;
+  /** The cleanup schedule (every 6 hours) on or off. */
+  readonly cleanup: boolean;
+  /** Browser origins allowed by CORS; none: server-side callers only. */
+  readonly corsAllowedOrigins?: readonly string[];
 }
 
 /** The photo-bundles workload of a stage (see docs/workloads/photo-bundles.md). */
@@ -105,6 +117,9 @@ export const STAGES: Record<StageName, StageConfig> = {
     // path against a dev R2 bucket without giving prod an internet route before the workload is proven.
     egress: 'ONE',
     photoBundles: { r2Bucket: 'photo-bundles-dev', maxvCpus: 100, architecture: 'X86_64' },
+    // The OCR API starts in dev: a new public (IAM-authorized) surface and a new image that is tried there
+    // first, as the photo bundles were. Dev records are throwaway (no PITR); prod gets it by adding this entry.
+    ocrApi: { pointInTimeRecovery: false, cleanup: true },
   },
   prod: {
     stage: 'prod',

@@ -30,6 +30,7 @@ describe.each(STAGE_NAMES)('stage %s', (stage) => {
     expect(templates.sort()).toEqual([
       `BatchPlatform-${stage}.template.json`,
       `ChunkedProcessing-${stage}.template.json`,
+      ...(stageConfig(stage).ocrApi ? [`OcrApi-${stage}.template.json`] : []),
       ...(stageConfig(stage).photoBundles ? [`PhotoBundles-${stage}.template.json`] : []),
       `RoadMetrics-${stage}.template.json`,
     ]);

@@ -46,13 +46,16 @@ test('writes RunnableJobs and OldestRunnableAgeSeconds per queue as EMF', () => 
     { Namespace: 'CdkBatchPlatform', Dimensions: [['JobQueue']], Metrics: [{ Name: 'RunnableJobs', Unit: 'Count' }, { Name: 'OldestRunnableAgeSeconds', Unit: 'Seconds' }] },
   ]);
   expect(doc).toMatchObject({ JobQueue: 'q', RunnableJobs: 7, OldestRunnableAgeSeconds: 600 });
+  const withRunning = backlogEmf({ jobQueue: 'q', runnableJobs: 7, oldestRunnableAgeSeconds: 600, runningJobs: 3 }, 1700000000000) as Record<string, any>;
+  expect(withRunning._aws.CloudWatchMetrics[0].Metrics).toContainEqual({ Name: 'RunningJobs', Unit: 'Count' });
+  expect(withRunning.RunningJobs).toBe(3);
 });
 
-test('the probe lists RUNNABLE jobs of each queue in moto and prints one EMF line per queue', async () => {
+test('the probe lists RUNNABLE and RUNNING jobs of each queue in moto and prints one EMF line per queue', async () => {
   const lines: string[] = [];
   const result = await probe({ client: m.client, jobQueues: [m.queueArn], now: () => 1_700_000_000_000, sink: (l) => lines.push(l) });
-  expect(result).toEqual([{ jobQueue: 'backlog-probe-test-queue', runnableJobs: 0, oldestRunnableAgeSeconds: 0 }]);
-  expect(lines.map((l) => JSON.parse(l))).toEqual([expect.objectContaining({ JobQueue: 'backlog-probe-test-queue', RunnableJobs: 0 })]);
+  expect(result).toEqual([{ jobQueue: 'backlog-probe-test-queue', runnableJobs: 0, oldestRunnableAgeSeconds: 0, runningJobs: 0 }]);
+  expect(lines.map((l) => JSON.parse(l))).toEqual([expect.objectContaining({ JobQueue: 'backlog-probe-test-queue', RunnableJobs: 0, RunningJobs: 0 })]);
 });
 
 test('listing follows nextToken across pages (moto does not paginate ListJobs: a local server pages moto\'s real answer)', async () => {

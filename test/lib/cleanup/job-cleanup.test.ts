@@ -10,6 +10,7 @@ const template = Template.fromStack(stack);
 test('runs every 6 hours by default', () => {
   template.hasResourceProperties('AWS::Events::Rule', {
     ScheduleExpression: 'rate(6 hours)',
+    State: 'ENABLED',
     Targets: [Match.objectLike({ Arn: stack.resolve(cleanup.function.functionArn) })],
   });
 });
@@ -40,6 +41,14 @@ test('may list and describe everywhere, terminate only jobs and deregister only 
       ]),
     },
   });
+});
+
+test('switched off (enabled: false): the function stays, its schedule is disabled', () => {
+  const { stack: s, fx: f } = fixtureStack();
+  new JobCleanup(s, 'Cleanup', { jobQueues: [f.queue], enabled: false });
+  const t = Template.fromStack(s);
+  t.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(6 hours)', State: 'DISABLED' });
+  t.resourcePropertiesCountIs('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ JOB_QUEUES: Match.anyValue() }) } }, 1);
 });
 
 test('has no deregister permission without job definitions', () => {
