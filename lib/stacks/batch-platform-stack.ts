@@ -17,6 +17,7 @@ import { CompletionWebhook } from '../notifications/completion-webhook';
 import { JobNotifications } from '../notifications/job-notifications';
 import { BatchJobQueue } from '../queue/batch-job-queue';
 import { StagingBuckets } from '../storage/staging-buckets';
+import { expectedOperationDurations } from './operation-durations';
 import { StageConfig } from './stage-config';
 
 /** The ocr job's size: Fargate 2 vCPU / 4 GiB, as the ocr operation's placement declares. */
@@ -153,7 +154,16 @@ export class BatchPlatformStack extends Stack {
       logRetention: config.logRetention,
     });
     this.notifications.addWebhook(this.webhook.url);
-    this.monitoring = new BatchMonitoring(this, 'Monitoring', { jobQueues: queues, logRetention: config.logRetention });
+    this.monitoring = new BatchMonitoring(this, 'Monitoring', {
+      jobQueues: queues,
+      logRetention: config.logRetention,
+      operationDurations: expectedOperationDurations(),
+      failureRateThresholdPercent: config.failureRateThresholdPercent,
+      // Off in dev (no costAnomalyThresholdUsd): its spend is a few NAT/endpoint hours a day, so the
+      // anomalies would be noise, and each stage's custom monitor counts against the account's limit.
+      costAnomalyDetection:
+        config.costAnomalyThresholdUsd === undefined ? undefined : { tag: { key: 'stage', value: config.stage }, thresholdUsd: config.costAnomalyThresholdUsd },
+    });
     this.cleanup = new JobCleanup(this, 'Cleanup', {
       jobQueues: queues,
       jobDefinitions: definitions,

@@ -48,6 +48,17 @@ export interface StageConfig {
   readonly egress?: NatGatewayMode;
   /** The photo-bundles workload (`PhotoBundles-<stage>`); absent: not deployed in this stage. */
   readonly photoBundles?: PhotoBundlesStageConfig;
+  /**
+   * AWS Cost Anomaly Detection on the resources tagged `stage=<stage>` (the tag must be activated as a
+   * cost allocation tag): anomalies with a total impact of at least this many USD go to the operations
+   * topic; absent: no cost monitor in this stage.
+   */
+  readonly costAnomalyThresholdUsd?: number;
+  /**
+   * Failed share of finished jobs (percent, per queue, 15 minutes) above which the FailureRate alarm fires.
+   * @default 5
+   */
+  readonly failureRateThresholdPercent?: number;
 }
 
 /** The photo-bundles workload of a stage (see docs/workloads/photo-bundles.md). */
@@ -114,6 +125,8 @@ export const STAGES: Record<StageName, StageConfig> = {
     // The nightly road-defect job is RoadMetrics-<stage>'s own ScheduledJob (lib/workloads/road-metrics).
     schedules: [],
     roadMetrics: { minCapacity: 0.5, maxCapacity: 8, monthlyBudgetUsd: 1000 },
+    // A tenth of the road-metrics budget: an anomaly that size is worth a look the same day.
+    costAnomalyThresholdUsd: 100,
   },
 };
 
