@@ -82,6 +82,7 @@ export class BatchPlatformStack extends Stack {
     this.buckets = new StagingBuckets(this, 'Staging', {
       removalPolicy: config.removalPolicy,
       autoDeleteObjects: false,
+      objectRetentionDays: config.retentionDays,
     });
 
     // Spot first, On-Demand as the fallback the queue turns to when Spot has no capacity.
@@ -105,6 +106,8 @@ export class BatchPlatformStack extends Stack {
       allowOutputRead: true,
       timeout: Duration.minutes(config.jobTimeoutMinutes),
       logRetention: config.logRetention,
+      // A job submitted through BatchJobClient overrides it with its own retentionDays.
+      environment: this.buckets.retentionEnvironment(),
     };
     this.jobDefinition = new WorkerJobDefinition(this, 'WorkerJob', { ...jobIo, platform: 'EC2' });
 
@@ -150,6 +153,7 @@ export class BatchPlatformStack extends Stack {
       outputBucket: this.buckets.outputBucket,
       callbacks: { inputBucket: this.buckets.inputBucket, allowedCidrs: config.callbackAllowedCidrs },
       tableRemovalPolicy: config.removalPolicy,
+      retentionDays: this.buckets.objectRetentionDays,
       accessLogRetention: config.logRetention,
       logRetention: config.logRetention,
     });

@@ -23,6 +23,12 @@ export interface StageConfig {
   readonly natGateways: number;
   /** SSM / SSM messages / EC2 messages endpoints (Session Manager access to instances). */
   readonly ssmEndpoints: boolean;
+  /**
+   * Days the objects the platform writes (outputs, rejects, checkpoints, `runs/`, completion records)
+   * are kept when the job names no retention: their `retention-days` tag (StagingBuckets objectRetentionDays).
+   * @default 30
+   */
+  readonly retentionDays?: number;
   /** Retention of every log group of the stage. */
   readonly logRetention: logs.RetentionDays;
   /** What happens to buckets and logs when the stack is deleted. */
@@ -101,6 +107,8 @@ export const STAGES: Record<StageName, StageConfig> = {
     natGateways: 0,
     ssmEndpoints: false,
     logRetention: logs.RetentionDays.TWO_WEEKS,
+    // Dev results are looked at the same day; a week is plenty and keeps the dev bill flat.
+    retentionDays: 7,
     removalPolicy: RemovalPolicy.DESTROY,
     runnableTimeoutMinutes: 60,
     jobTimeoutMinutes: 60,
@@ -119,6 +127,7 @@ export const STAGES: Record<StageName, StageConfig> = {
     natGateways: 0,
     ssmEndpoints: true,
     logRetention: logs.RetentionDays.THREE_MONTHS,
+    retentionDays: 30,
     removalPolicy: RemovalPolicy.RETAIN,
     runnableTimeoutMinutes: 240,
     jobTimeoutMinutes: 240,
