@@ -215,6 +215,9 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   // The uploaded input carries the stack's retention tag like every other object of the run (the
   // handlers tag theirs with the RETENTION_DAYS the synthesized stack gives them).
   const s3 = tagWrites(new S3Client({ endpoint, region, forcePathStyle: true, credentials }), { retentionDays: stackRetentionDays(template) });
+  // The state machine's own S3 states write exactly what their parameters say (Tagging included), as on
+  // AWS: through a client of their own that the handlers' tagWrites does not touch.
+  const statesS3 = new S3Client({ endpoint, region, forcePathStyle: true, credentials });
   const workerEnvBase: NodeJS.ProcessEnv = {
     ...process.env,
     AWS_ENDPOINT_URL_S3: endpoint,
@@ -325,13 +328,13 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
           return { JobId: p.JobName, JobName: p.JobName, Status: 'SUCCEEDED' };
         }),
       [STATE_NAMES.batchDone]: async (params) => {
-        const out = await putObjectTask(s3)(params);
+        const out = await putObjectTask(statesS3)(params);
         const index = Number(/(\d+)$/.exec((params as { Key: string }).Key)?.[1] ?? -1);
         finished(index, true, batchRecords.get(index) ?? 0);
         return out;
       },
       [STATE_NAMES.recordFailure]: async (params) => {
-        const out = await putObjectTask(s3)(params);
+        const out = await putObjectTask(statesS3)(params);
         finished(Number(/(\d+)\.json$/.exec((params as { Key: string }).Key)?.[1] ?? -1), false);
         return out;
       },
@@ -402,6 +405,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     // (same bytes, same ETag, so a restarted run still matches its plan).
     await s3.send(new DeleteObjectCommand({ Bucket: LOCAL_BUCKET, Key: key })).catch(() => undefined);
     s3.destroy();
+    statesS3.destroy();
     await server?.close();
     fs.rmSync(scratch, { recursive: true, force: true });
   }
