@@ -92,7 +92,7 @@ export interface StagingBucketsProps {
    * The `retention-days` value the platform's writers (worker, workflow Lambdas and states, webhook)
    * tag their objects with when the job names none: the stage's default retention. Must be one of
    * `retentionDaysValues`, so it always has a lifecycle rule (never "keep forever").
-   * @default 30
+   * @default 30, or the largest `retentionDaysValues` value when 30 is not among them
    */
   readonly objectRetentionDays?: number;
   /**
@@ -193,7 +193,9 @@ export class StagingBuckets extends Construct {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const autoDeleteObjects = props.autoDeleteObjects ?? false;
     this.retentionDaysValues = this.validateRetentionValues(props.retentionDaysValues ?? [...DEFAULT_RETENTION_DAYS_VALUES]);
-    this.objectRetentionDays = props.objectRetentionDays ?? DEFAULT_OBJECT_RETENTION_DAYS;
+    // Unset with custom rule values that lack 30: the longest rule, so nothing expires sooner than asked.
+    this.objectRetentionDays = props.objectRetentionDays ??
+      (this.retentionDaysValues.includes(DEFAULT_OBJECT_RETENTION_DAYS) ? DEFAULT_OBJECT_RETENTION_DAYS : Math.max(...this.retentionDaysValues));
     if (!this.retentionDaysValues.includes(this.objectRetentionDays)) {
       throw propError(this, 'objectRetentionDays', this.objectRetentionDays, `one of retentionDaysValues (${this.retentionDaysValues.join(', ')}), which have lifecycle rules`);
     }
