@@ -401,7 +401,10 @@ export class BatchMonitoring extends Construct {
         Dimensions: { Key: 'ANOMALY_TOTAL_IMPACT_ABSOLUTE', MatchOptions: ['GREATER_THAN_OR_EQUAL'], Values: [String(thresholdUsd)] },
       }),
     });
-    subscription.node.addDependency(this.operationsTopic);
+    // After the topic policy that lets Cost Anomaly Detection publish (a DependsOn the topic itself would
+    // duplicate the Ref of its ARN, cfn-lint W3005).
+    const topicPolicy = this.operationsTopic.node.tryFindChild('Policy');
+    if (topicPolicy) subscription.node.addDependency(topicPolicy);
     return [monitor, subscription];
   }
 
