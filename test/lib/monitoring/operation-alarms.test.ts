@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { BatchMonitoring } from '../../../lib/monitoring/batch-monitoring';
+import { cfnLintFindings } from '../../support/compliance';
 import { fixtureStack } from './fixtures';
 
 type Props = Record<string, any>;
@@ -112,4 +113,14 @@ describe('Cost Anomaly Detection', () => {
   test('refuses a threshold out of range', () => {
     expect(() => synth({ costAnomalyDetection: { tag: { key: 'stage', value: 'dev' }, thresholdUsd: 0 } })).toThrow(/costAnomalyDetection\.thresholdUsd \(0\) is out of range/);
   });
+});
+
+test('cfn-lint reports nothing on duration alarms plus Cost Anomaly Detection (cdk-nag: test/compliance/stages.test.ts)', () => {
+  const { app, stack, fx } = fixtureStack();
+  new BatchMonitoring(stack, 'Monitoring', {
+    jobQueues: [fx.queue],
+    operationDurations: { ocr: Duration.minutes(15) },
+    costAnomalyDetection: { tag: { key: 'stage', value: 'prod' } },
+  });
+  expect(cfnLintFindings(app.synth().getStackByName(stack.stackName).template)).toBe('');
 });
