@@ -7,7 +7,7 @@ export type { PlatformFunctionProps } from './common/node-function';
 // Network and storage
 export { BatchNetwork } from './network/batch-network';
 export type { BatchNetworkProps, BatchInterfaceEndpointKey } from './network/batch-network';
-export { StagingBuckets, RETENTION_TAG, JOB_ID_TAG, jobInputsKey, jobOutputPrefix, runPrefix } from './storage/staging-buckets';
+export { StagingBuckets, RETENTION_TAG, JOB_ID_TAG, RETENTION_DAYS_ENV, DEFAULT_OBJECT_RETENTION_DAYS, jobInputsKey, jobOutputPrefix, runPrefix } from './storage/staging-buckets';
 export type { StagingBucketsProps, JobIoGrantOptions } from './storage/staging-buckets';
 
 // Compute, queues, job definitions

@@ -1,4 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import { retentionDaysFrom, tagWrites } from '../../containers/worker/src/retention';
 import { aggregateRun, AggregateEvent, RunSummary } from './aggregate';
 
 export interface AggregateHandlerDeps {
@@ -9,6 +10,8 @@ export interface AggregateHandlerDeps {
 /** The AggregateResults state: RUNS_BUCKET and TOLERATED_FAILURE_PERCENTAGE come from the stack. */
 export function createAggregateHandler(deps: AggregateHandlerDeps): (event: AggregateEvent) => Promise<RunSummary> {
   const env = deps.env ?? process.env;
+  // runs/{runId}/result.json (or result.jsonl) and summary.json expire by the stage's retention (RETENTION_DAYS).
+  const s3 = tagWrites(deps.s3, { retentionDays: retentionDaysFrom(env) });
   return async (event) => {
     const runsBucket = env.RUNS_BUCKET;
     if (!runsBucket) throw new Error('RUNS_BUCKET is not set: the aggregator does not know where the run lives');
@@ -16,7 +19,7 @@ export function createAggregateHandler(deps: AggregateHandlerDeps): (event: Aggr
     if (!Number.isFinite(tolerated) || tolerated < 0 || tolerated > 100) {
       throw new Error(`TOLERATED_FAILURE_PERCENTAGE (${env.TOLERATED_FAILURE_PERCENTAGE}) must be a number from 0 to 100`);
     }
-    return aggregateRun(event, { s3: deps.s3, runsBucket, toleratedFailurePercentage: tolerated });
+    return aggregateRun(event, { s3, runsBucket, toleratedFailurePercentage: tolerated });
   };
 }
 

@@ -1,4 +1,5 @@
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { retentionDaysFrom, tagWrites } from '../../containers/worker/src/retention';
 import type { Context } from 'aws-lambda';
 import { ChunkResult, processChunk } from '../../containers/worker/src/engine';
 import { createLogger, Logger } from '../../containers/worker/src/log';
@@ -42,6 +43,8 @@ export interface ChunkDepsIn {
   readonly s3: S3Client;
   /** Bucket of `runs/...` (chunk results and done-markers). */
   readonly runsBucket: string;
+  /** retention-days tag of the chunk's result, rejects, checkpoint and done-marker. @default RETENTION_DAYS from the environment (absent: 30) */
+  readonly retentionDays?: number;
   readonly log?: Logger;
   readonly now?: () => Date;
   /** Where the per-chunk EMF metrics line goes. @default defaultEmit (stdout on Lambda) */
@@ -57,6 +60,8 @@ export const DEADLINE_MARGIN_MS = 30_000;
  */
 export async function runChunk(event: ChunkEvent, deps: ChunkDepsIn, signal?: AbortSignal): Promise<ChunkOutcome> {
   const { chunk } = event;
+  // Same tags for every chunk of the process (no job id), so a client shared by concurrent chunks stays consistent.
+  tagWrites(deps.s3, { retentionDays: deps.retentionDays ?? retentionDaysFrom() });
   const marker = await readMarker(deps.s3, deps.runsBucket, chunk.doneKey);
   if (marker) return { index: chunk.index, records: marker.records ?? 0, rejected: 0, skipped: true };
   const jobId = `${event.runId}-chunk-${chunk.index}`;

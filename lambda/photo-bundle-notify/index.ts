@@ -1,4 +1,5 @@
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { retentionDaysFrom, taggingHeader } from '../../containers/worker/src/retention';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -90,7 +91,7 @@ export async function notifyCompletion(event: BatchJobStateChangeEvent, deps: No
       Key: completionRecordKey(jobId),
       Body: JSON.stringify(completion),
       ContentType: 'application/json',
-      Tagging: new URLSearchParams({ 'retention-days': '30', 'job-id': jobId }).toString(),
+      Tagging: taggingHeader({ retentionDays: retentionDaysFrom(), jobId }),
     }),
   );
   await publishCompletion(completion, deps);

@@ -1,4 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import { retentionDaysFrom, tagWrites } from '../../containers/worker/src/retention';
 import { positiveOr } from '../validate-input';
 import { DEFAULT_CHUNK_RECORDS, DEFAULT_LAMBDA_MAX_RECORDS, validateRunRequest } from '../validate-input/validate';
 import { chunkableOperations } from './operations';
@@ -17,6 +18,8 @@ export interface PlannerHandlerDeps {
 export function createPlannerHandler(deps: PlannerHandlerDeps): (event: unknown) => Promise<PlanOutput> {
   const env = deps.env ?? process.env;
   const runsBucket = env.RUNS_BUCKET;
+  // runs/{runId}/manifest.jsonl and plan.json expire by the stage's retention (RETENTION_DAYS).
+  const s3 = tagWrites(deps.s3, { retentionDays: retentionDaysFrom(env) });
   return async (event) => {
     if (!runsBucket) throw new Error('RUNS_BUCKET is not set: the planner does not know where to write the manifest');
     // Validated again: the planner can be invoked on its own, and it must never plan a bad request.
@@ -28,7 +31,7 @@ export function createPlannerHandler(deps: PlannerHandlerDeps): (event: unknown)
       run.chunkRecords === undefined && run.chunkBytes === undefined
         ? { ...run, chunkRecords: positiveOr(env.DEFAULT_CHUNK_RECORDS, DEFAULT_CHUNK_RECORDS) || DEFAULT_CHUNK_RECORDS }
         : run;
-    return planRun(withDefaults, { s3: deps.s3, runsBucket });
+    return planRun(withDefaults, { s3, runsBucket });
   };
 }
 

@@ -6,6 +6,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { parseAllowedCidrs } from '../../lib/client/callback';
 import { completeJob, CompletionDeps, CompletionResult } from '../../lib/client/completion';
+import { retentionDaysFrom } from '../../containers/worker/src/retention';
 import { listFromEnv } from '../shared/batch-list';
 import { errorMessage, LogSink } from '../shared/log';
 import { createBoundedLogger, own, preview } from './bounded';
@@ -317,6 +318,8 @@ export function completionFromEnv(env: NodeJS.ProcessEnv, secrets: SecretsManage
     describe: async (batchJobId) => (await batch.send(new DescribeJobsCommand({ jobs: [batchJobId] }))).jobs?.[0],
     deps: {
       s3: new S3Client({}),
+      // A job submitted by hand has an untagged input: its completion record takes the stage's retention.
+      defaultRetentionDays: retentionDaysFrom(env),
       callback: {
         secret: () =>
           (secret ??= secrets.send(new GetSecretValueCommand({ SecretId: secretArn })).then((r) => {

@@ -1,5 +1,6 @@
 import { JobDetail } from '@aws-sdk/client-batch';
 import { GetObjectTaggingCommand, paginateListObjectsV2, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { RETENTION_TAG, taggingHeader } from '../../containers/worker/src/retention';
 import { CallbackDelivery, deliverCallback, DeliveryOutcome } from './callback';
 import { isConditionFailure, isNotFound } from './context';
 import { toJobInfo } from './lookup';
@@ -86,7 +87,7 @@ async function retentionOf(s3: S3Client, input: S3Location | undefined, fallback
   if (!input) return fallback;
   try {
     const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: input.bucket, Key: input.key }));
-    const days = Number(tags.TagSet?.find((t) => t.Key === 'retention-days')?.Value);
+    const days = Number(tags.TagSet?.find((t) => t.Key === RETENTION_TAG)?.Value);
     return Number.isInteger(days) && days > 0 ? days : fallback;
   } catch (err) {
     if (isNotFound(err)) return fallback;
@@ -130,7 +131,7 @@ export async function completeJob(deps: CompletionDeps, detail: JobDetail): Prom
         Body: JSON.stringify(summary),
         ContentType: 'application/json',
         IfNoneMatch: '*',
-        Tagging: new URLSearchParams({ 'retention-days': String(retentionDays), 'job-id': env.JOB_ID }).toString(),
+        Tagging: taggingHeader({ retentionDays, jobId: env.JOB_ID }),
       }),
     );
   } catch (err) {

@@ -13,6 +13,7 @@ export const CONTRACT_ENV_NAMES = [
   'USER_ID',
   'CALLBACK_URL',
   'OPERATION_CONFIG',
+  'RETENTION_DAYS',
 ] as const;
 
 export const DEFAULT_RETENTION_DAYS = 30;

@@ -1,4 +1,5 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { taggingHeader } from '../../containers/worker/src/retention';
 import { call, ClientContext } from './context';
 import { FieldError } from './errors';
 import { S3Location } from './types';
@@ -13,7 +14,7 @@ export function stagingLocations(ctx: ClientContext, jobId: string, inputKey: st
 
 /** Every object the client writes carries the tags the bucket lifecycle rules expire it by. */
 export function tagging(jobId: string, retentionDays: number): string {
-  return new URLSearchParams({ 'retention-days': String(retentionDays), 'job-id': jobId }).toString();
+  return taggingHeader({ retentionDays, jobId });
 }
 
 /** A retention-days value the staging buckets have no lifecycle rule for (such objects would never expire). */

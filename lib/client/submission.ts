@@ -127,6 +127,8 @@ function buildSubmitJob(ctx: ClientContext, target: JobTarget, req: SubmitReques
     USER_ID: req.userId,
     CALLBACK_URL: req.callbackUrl,
     OPERATION_CONFIG: req.operationConfig ? JSON.stringify(req.operationConfig) : undefined,
+    // The job's outputs expire with its input: the worker tags what it writes with this.
+    RETENTION_DAYS: String(req.retentionDays),
     ...req.environment,
   };
   const environment: KeyValuePair[] = Object.entries(env)

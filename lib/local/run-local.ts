@@ -11,6 +11,7 @@ import { createAggregateHandler } from '../../lambda/aggregate';
 import type { RunSummary } from '../../lambda/aggregate/aggregate';
 import { runChunk, ChunkEvent } from '../../lambda/chunk-processor';
 import { createPlannerHandler } from '../../lambda/planner';
+import { retentionDaysFrom, tagWrites } from '../../containers/worker/src/retention';
 import { chunkableOperations } from '../../lambda/planner/operations';
 import { parseManifest } from '../../lambda/planner/plan';
 import { planKey, RUN_ID_PATTERN, RunPlan } from '../../lambda/planner/run-layout';
@@ -62,6 +63,12 @@ export interface LocalRunOptions {
   readonly retry?: boolean;
   /** Called once the embedded S3 server is up (progress readers: `batchctl runs status` against it). */
   readonly onStarted?: (where: { readonly endpoint: string; readonly bucket: string; readonly runId: string }) => void;
+  /**
+   * Use this S3-compatible server (which must hold the bucket `local-runs`) instead of starting the
+   * embedded one; the run's objects stay there (tests list them and their tags).
+   * @default - an embedded S3 server on loopback, data in `stateDir`
+   */
+  readonly s3?: { readonly endpoint: string; readonly accessKeyId: string; readonly secretAccessKey: string; readonly region?: string };
 }
 
 export interface LocalRunResult {
@@ -210,23 +217,25 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const local = toLocalDefinition(definition);
   const synthMs = Date.now() - tSynth;
 
-  const { server, endpoint } = await startS3(path.join(stateDir, 's3'));
+  const { server, endpoint } = options.s3 ? { server: undefined, endpoint: options.s3.endpoint } : await startS3(path.join(stateDir, 's3'));
+  const credentials = options.s3 ? { accessKeyId: options.s3.accessKeyId, secretAccessKey: options.s3.secretAccessKey } : { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+  const region = options.s3?.region ?? 'us-east-1';
   options.onStarted?.({ endpoint, bucket: LOCAL_BUCKET, runId });
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'run-local-'));
   const children = new Set<ChildProcess>();
-  const s3 = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-  });
+  // The uploaded input carries the stack's retention tag like every other object of the run (the
+  // handlers tag theirs with the RETENTION_DAYS the synthesized stack gives them).
+  const s3 = tagWrites(new S3Client({ endpoint, region, forcePathStyle: true, credentials }), { retentionDays: stackRetentionDays(template) });
+  // The state machine's own S3 states write exactly what their parameters say (Tagging included), as on
+  // AWS: through a client of their own that the handlers' tagWrites does not touch.
+  const statesS3 = new S3Client({ endpoint, region, forcePathStyle: true, credentials });
   const workerEnvBase: NodeJS.ProcessEnv = {
     ...process.env,
     AWS_ENDPOINT_URL_S3: endpoint,
     AWS_ENDPOINT_URL: endpoint,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_REGION: region,
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
     S3_FORCE_PATH_STYLE: 'true',
     LOG_LEVEL: 'info',
     ...options.workerEnv,
@@ -314,7 +323,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
           const env = envOf(params);
           invocations.lambda++;
           const t0 = Date.now();
-          const out = await runChunk(event, { s3, runsBucket: env.RUNS_BUCKET });
+          const out = await runChunk(event, { s3, runsBucket: env.RUNS_BUCKET, retentionDays: retentionDaysFrom(env) });
           chunkTimings.push({ index: event.chunk.index, route: 'lambda', records: out.records, durationMs: Date.now() - t0 });
           finished(event.chunk.index, true, out.records);
           return { StatusCode: 200, Payload: out };
@@ -341,13 +350,13 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
           return { JobId: p.JobName, JobName: p.JobName, Status: 'SUCCEEDED' };
         }),
       [STATE_NAMES.batchDone]: async (params) => {
-        const out = await putObjectTask(s3)(params);
+        const out = await putObjectTask(statesS3)(params);
         const index = Number(/(\d+)$/.exec((params as { Key: string }).Key)?.[1] ?? -1);
         finished(index, true, batchRecords.get(index) ?? 0);
         return out;
       },
       [STATE_NAMES.recordFailure]: async (params) => {
-        const out = await putObjectTask(s3)(params);
+        const out = await putObjectTask(statesS3)(params);
         finished(Number(/(\d+)\.json$/.exec((params as { Key: string }).Key)?.[1] ?? -1), false);
         return out;
       },
@@ -419,17 +428,28 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     // (same bytes, same ETag, so a restarted run still matches its plan).
     await s3.send(new DeleteObjectCommand({ Bucket: LOCAL_BUCKET, Key: key })).catch(() => undefined);
     s3.destroy();
-    await server.close();
+    statesS3.destroy();
+    await server?.close();
     fs.rmSync(scratch, { recursive: true, force: true });
   }
 }
 
+/** The RETENTION_DAYS the synthesized workflow gives its functions (all the same); absent: the runtime's fallback. */
+function stackRetentionDays(template: Record<string, unknown>): number {
+  const resources = (template.Resources ?? {}) as Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+  for (const r of Object.values(resources)) {
+    const vars = (r.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables;
+    if (r.Type === 'AWS::Lambda::Function' && typeof vars?.RETENTION_DAYS === 'string') return retentionDaysFrom({ RETENTION_DAYS: vars.RETENTION_DAYS });
+  }
+  return retentionDaysFrom({});
+}
+
 function putObjectTask(s3: S3Client): TaskHandler {
   return async (params) => {
-    const p = params as { Bucket: string; Key: string; Body: unknown; ContentType?: string };
+    const p = params as { Bucket: string; Key: string; Body: unknown; ContentType?: string; Tagging?: string };
     // Objects come from the Body.$ adaptation in toLocalDefinition (what States.JsonToString does on AWS).
     const body = typeof p.Body === 'string' ? p.Body : JSON.stringify(p.Body);
-    await s3.send(new PutObjectCommand({ Bucket: p.Bucket, Key: p.Key, Body: body, ContentType: p.ContentType }));
+    await s3.send(new PutObjectCommand({ Bucket: p.Bucket, Key: p.Key, Body: body, ContentType: p.ContentType, Tagging: p.Tagging }));
     return { ETag: 'local' };
   };
 }

@@ -1,5 +1,6 @@
 import { Duration, Names, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
+import * as ce from 'aws-cdk-lib/aws-ce';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -19,7 +20,18 @@ import { acknowledgeLambdaBasics } from './nag';
 export const METRIC_NAMESPACE = 'CdkBatchPlatform';
 export const DEFAULT_PROBE_RATE = Duration.minutes(5);
 export const DEFAULT_FAILED_JOBS_THRESHOLD = 1;
-export const DEFAULT_FAILURE_RATE_PERCENT = 10;
+export const DEFAULT_FAILURE_RATE_PERCENT = 5;
+/** Namespace of the worker's per-chunk EMF record (containers/worker/src/log.ts METRIC_NAMESPACE). */
+export const WORKER_METRIC_NAMESPACE = 'CdkBatchPlatform/Worker';
+/** Worker metric the P95 duration alarms read (milliseconds, dimension `Operation`). */
+export const WORKER_DURATION_METRIC = 'DurationMs';
+/** Period of the P95 duration alarms: an hour holds enough jobs for a percentile to mean something. */
+export const DURATION_ALARM_PERIOD = Duration.hours(1);
+/** Cost anomaly total impact (USD) at or above which the operations topic is told, by default. */
+export const DEFAULT_COST_ANOMALY_THRESHOLD_USD = 100;
+/** Service principal of AWS Cost Anomaly Detection alerts. */
+const COST_ALERTS_PRINCIPAL = 'costalerts.amazonaws.com';
+const OPERATION_NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
 export const DEFAULT_BACKLOG_THRESHOLD = 100;
 export const DEFAULT_BACKLOG_EVALUATION_PERIODS = 3;
 export const DEFAULT_OLDEST_RUNNABLE_AGE = Duration.minutes(30);
@@ -46,7 +58,7 @@ export interface BatchMonitoringProps {
   readonly failedJobsThreshold?: number;
   /**
    * Percentage of failed among finished jobs per queue over 15 minutes above which the FailureRate alarm fires.
-   * @default 10
+   * @default 5
    */
   readonly failureRateThresholdPercent?: number;
   /**
@@ -70,10 +82,36 @@ export interface BatchMonitoringProps {
    */
   readonly dashboardName?: string;
   /**
+   * Expected duration of one job per worker operation (operation name -> duration): each gets an
+   * alarm when the p95 of the worker's `DurationMs` (namespace `CdkBatchPlatform/Worker`, dimension
+   * `Operation`) over an hour is above it. The platform stack passes every declared operation's
+   * `expectedDurationMinutes`.
+   * @default - no duration alarms
+   */
+  readonly operationDurations?: Readonly<Record<string, Duration>>;
+  /**
+   * AWS Cost Anomaly Detection for the stage: a custom cost monitor over the resources carrying the
+   * cost allocation tag `tag` (it must be activated in the Billing console) and a subscription that
+   * sends anomalies whose total impact reaches `thresholdUsd` to the operations topic.
+   * @default - no cost anomaly monitor
+   */
+  readonly costAnomalyDetection?: CostAnomalyDetectionOptions;
+  /**
    * Retention of the log group of the job-metrics and backlog-probe Lambdas.
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+}
+
+/** Cost Anomaly Detection for one stage (see `BatchMonitoringProps.costAnomalyDetection`). */
+export interface CostAnomalyDetectionOptions {
+  /** The cost allocation tag that marks the stage's resources, e.g. `{ key: 'stage', value: 'prod' }`. */
+  readonly tag: { readonly key: string; readonly value: string };
+  /**
+   * Total impact (USD) of an anomaly at or above which the operations topic gets an alert.
+   * @default 100
+   */
+  readonly thresholdUsd?: number;
 }
 
 /**
@@ -91,6 +129,12 @@ export class BatchMonitoring extends Construct {
   public readonly probeFunction: PlatformFunction;
   public readonly probeRule: events.Rule;
   public readonly dashboard: cloudwatch.Dashboard;
+  /** The P95 duration alarm of each operation in `operationDurations`, by operation name. */
+  public readonly durationAlarms: Readonly<Record<string, cloudwatch.Alarm>>;
+  /** The stage's cost monitor, when `costAnomalyDetection` is set. */
+  public readonly costAnomalyMonitor?: ce.CfnAnomalyMonitor;
+  /** Sends the cost monitor's anomalies to the operations topic, when `costAnomalyDetection` is set. */
+  public readonly costAnomalySubscription?: ce.CfnAnomalySubscription;
   /** Every alarm of this construct, including those added by `addLambdaErrorAlarm`/`addDlqAlarm`. */
   public readonly alarms: cloudwatch.Alarm[] = [];
 
@@ -209,6 +253,10 @@ export class BatchMonitoring extends Construct {
         }),
       );
     });
+    this.durationAlarms = this.addDurationAlarms(props.operationDurations ?? {});
+    if (props.costAnomalyDetection) {
+      [this.costAnomalyMonitor, this.costAnomalySubscription] = this.addCostAnomalyDetection(props.costAnomalyDetection);
+    }
     this.addLambdaErrorAlarm(this.metricsFunction);
     this.addLambdaErrorAlarm(this.probeFunction);
     this.addDlqAlarm(this.metricsDeadLetterQueue);
@@ -248,6 +296,16 @@ export class BatchMonitoring extends Construct {
         }),
       );
     }
+    const operations = Object.keys(this.durationAlarms);
+    if (operations.length > 0) {
+      this.dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Job duration p95 per operation (ms)',
+          left: operations.map((op) => this.metricOperationDuration(op)),
+          width: 24,
+        }),
+      );
+    }
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Platform Lambdas: errors',
@@ -260,6 +318,94 @@ export class BatchMonitoring extends Construct {
         width: 12,
       }),
     );
+  }
+
+  /** p95 of the worker's job duration (ms) for one operation, per hour by default. */
+  public metricOperationDuration(operation: string, options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: WORKER_METRIC_NAMESPACE,
+      metricName: WORKER_DURATION_METRIC,
+      dimensionsMap: { Operation: operation },
+      statistic: 'p95',
+      period: DURATION_ALARM_PERIOD,
+      ...options,
+    });
+  }
+
+  private addDurationAlarms(durations: Readonly<Record<string, Duration>>): Record<string, cloudwatch.Alarm> {
+    const alarms: Record<string, cloudwatch.Alarm> = {};
+    for (const [operation, expected] of Object.entries(durations)) {
+      if (!OPERATION_NAME.test(operation)) {
+        throw propError(this, 'operationDurations', operation, 'operation names of lower-case letters, digits and "-" (at most 64)', 'has an invalid key');
+      }
+      const ms = expected.toMilliseconds();
+      if (!Token.isUnresolved(ms) && ms < 1000) {
+        throw propError(this, `operationDurations.${operation}`, expected.toHumanString(), '1 second or more', 'is too short');
+      }
+      const id = operation.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
+      alarms[operation] = this.track(
+        new cloudwatch.Alarm(this, `${id}DurationP95Alarm`, {
+          alarmDescription: `p95 duration of ${operation} jobs over an hour is above the expected ${expected.toHumanString()}`,
+          metric: this.metricOperationDuration(operation),
+          threshold: ms,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 1,
+          // No job of this operation in the hour: nothing was slow.
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
+    return alarms;
+  }
+
+  private addCostAnomalyDetection(options: CostAnomalyDetectionOptions): [ce.CfnAnomalyMonitor, ce.CfnAnomalySubscription] {
+    const thresholdUsd = options.thresholdUsd ?? DEFAULT_COST_ANOMALY_THRESHOLD_USD;
+    checkRange(this, 'costAnomalyDetection.thresholdUsd', thresholdUsd, 1, 1_000_000);
+    const { key, value } = options.tag;
+    if (key.trim() === '' || value.trim() === '') {
+      throw propError(this, 'costAnomalyDetection.tag', options.tag, 'a non-empty cost allocation tag key and value');
+    }
+    const monitor = new ce.CfnAnomalyMonitor(this, 'CostAnomalyMonitor', {
+      monitorName: `${Stack.of(this).stackName}-${key}-${value}`.slice(0, 1024),
+      monitorType: 'CUSTOM',
+      monitorSpecification: JSON.stringify({ Tags: { Key: key, Values: [value], MatchOptions: ['EQUALS'] } }),
+    });
+    // Cost Anomaly Detection publishes to SNS as costalerts.amazonaws.com; an SNS subscriber must be IMMEDIATE.
+    this.operationsTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCostAnomalyAlerts',
+        principals: [new iam.ServicePrincipal(COST_ALERTS_PRINCIPAL)],
+        actions: ['sns:Publish'],
+        resources: [this.operationsTopic.topicArn],
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+    );
+    const topicKey = this.node.tryFindChild('OperationsTopicKey');
+    if (topicKey instanceof kms.Key) {
+      topicKey.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AllowCostAnomalyAlertsToPublishToTheEncryptedTopic',
+          principals: [new iam.ServicePrincipal(COST_ALERTS_PRINCIPAL)],
+          actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+        }),
+      );
+    }
+    const subscription = new ce.CfnAnomalySubscription(this, 'CostAnomalySubscription', {
+      subscriptionName: `${Stack.of(this).stackName}-cost-anomalies`.slice(0, 1024),
+      frequency: 'IMMEDIATE',
+      monitorArnList: [monitor.attrMonitorArn],
+      subscribers: [{ type: 'SNS', address: this.operationsTopic.topicArn }],
+      thresholdExpression: JSON.stringify({
+        Dimensions: { Key: 'ANOMALY_TOTAL_IMPACT_ABSOLUTE', MatchOptions: ['GREATER_THAN_OR_EQUAL'], Values: [String(thresholdUsd)] },
+      }),
+    });
+    // After the topic policy that lets Cost Anomaly Detection publish (a DependsOn the topic itself would
+    // duplicate the Ref of its ARN, cfn-lint W3005).
+    const topicPolicy = this.operationsTopic.node.tryFindChild('Policy');
+    if (topicPolicy) subscription.node.addDependency(topicPolicy);
+    return [monitor, subscription];
   }
 
   /** Alarm when `fn` reports at least one error in 5 minutes (also shown in the alarm widget). */

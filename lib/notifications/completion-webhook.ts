@@ -45,6 +45,11 @@ export interface CompletionWebhookProps {
    */
   readonly topics: sns.ITopic[];
   /**
+   * `retention-days` tag of a completion record whose job input carries none (RETENTION_DAYS).
+   * @default - the handler's fallback, 30
+   */
+  readonly retentionDays?: number;
+  /**
    * Staging bucket; recorded result location is `s3://<bucket>/jobs/<jobId>/output/`.
    * @default - no result location is recorded
    */
@@ -193,6 +198,7 @@ export class CompletionWebhook extends Construct {
         CONFIRMATION_MAX_AGE_SECONDS: String(confirmationMaxAge.toSeconds()),
         NOTIFICATION_MAX_AGE_SECONDS: String(notificationMaxAge.toSeconds()),
         ...(props.outputBucket ? { OUTPUT_BUCKET: props.outputBucket.bucketName } : {}),
+        ...(props.retentionDays !== undefined ? { RETENTION_DAYS: String(props.retentionDays) } : {}),
       },
     });
     if (props.callbacks && props.outputBucket) {

@@ -18,6 +18,7 @@ import { CompletionWebhook } from '../notifications/completion-webhook';
 import { JobNotifications } from '../notifications/job-notifications';
 import { BatchJobQueue } from '../queue/batch-job-queue';
 import { StagingBuckets } from '../storage/staging-buckets';
+import { expectedOperationDurations } from './operation-durations';
 import { StageConfig } from './stage-config';
 
 /** The ocr job's size: Fargate 2 vCPU / 4 GiB, as the ocr operation's placement declares. */
@@ -86,6 +87,7 @@ export class BatchPlatformStack extends Stack {
     this.buckets = new StagingBuckets(this, 'Staging', {
       removalPolicy: config.removalPolicy,
       autoDeleteObjects: false,
+      objectRetentionDays: config.retentionDays,
     });
 
     // Spot first, On-Demand as the fallback the queue turns to when Spot has no capacity.
@@ -109,6 +111,8 @@ export class BatchPlatformStack extends Stack {
       allowOutputRead: true,
       timeout: Duration.minutes(config.jobTimeoutMinutes),
       logRetention: config.logRetention,
+      // A job submitted through BatchJobClient overrides it with its own retentionDays.
+      environment: this.buckets.retentionEnvironment(),
     };
     // Worker images live in repositories of our own (scan on push, lifecycle, immutable tags), copied
     // there at deploy from the image assets cdk builds.
@@ -159,11 +163,21 @@ export class BatchPlatformStack extends Stack {
       outputBucket: this.buckets.outputBucket,
       callbacks: { inputBucket: this.buckets.inputBucket, allowedCidrs: config.callbackAllowedCidrs },
       tableRemovalPolicy: config.removalPolicy,
+      retentionDays: this.buckets.objectRetentionDays,
       accessLogRetention: config.logRetention,
       logRetention: config.logRetention,
     });
     this.notifications.addWebhook(this.webhook.url);
-    this.monitoring = new BatchMonitoring(this, 'Monitoring', { jobQueues: queues, logRetention: config.logRetention });
+    this.monitoring = new BatchMonitoring(this, 'Monitoring', {
+      jobQueues: queues,
+      logRetention: config.logRetention,
+      operationDurations: expectedOperationDurations(),
+      failureRateThresholdPercent: config.failureRateThresholdPercent,
+      // Off in dev (no costAnomalyThresholdUsd): its spend is a few NAT/endpoint hours a day, so the
+      // anomalies would be noise, and each stage's custom monitor counts against the account's limit.
+      costAnomalyDetection:
+        config.costAnomalyThresholdUsd === undefined ? undefined : { tag: { key: 'stage', value: config.stage }, thresholdUsd: config.costAnomalyThresholdUsd },
+    });
     this.cleanup = new JobCleanup(this, 'Cleanup', {
       jobQueues: queues,
       jobDefinitions: definitions,

@@ -23,6 +23,12 @@ export interface StageConfig {
   readonly natGateways: number;
   /** SSM / SSM messages / EC2 messages endpoints (Session Manager access to instances). */
   readonly ssmEndpoints: boolean;
+  /**
+   * Days the objects the platform writes (outputs, rejects, checkpoints, `runs/`, completion records)
+   * are kept when the job names no retention: their `retention-days` tag (StagingBuckets objectRetentionDays).
+   * @default 30
+   */
+  readonly retentionDays?: number;
   /** Retention of every log group of the stage. */
   readonly logRetention: logs.RetentionDays;
   /** What happens to buckets, logs and worker image repositories when the stack is deleted. */
@@ -53,6 +59,17 @@ export interface StageConfig {
   readonly egress?: NatGatewayMode;
   /** The photo-bundles workload (`PhotoBundles-<stage>`); absent: not deployed in this stage. */
   readonly photoBundles?: PhotoBundlesStageConfig;
+  /**
+   * AWS Cost Anomaly Detection on the resources tagged `stage=<stage>` (the tag must be activated as a
+   * cost allocation tag): anomalies with a total impact of at least this many USD go to the operations
+   * topic; absent: no cost monitor in this stage.
+   */
+  readonly costAnomalyThresholdUsd?: number;
+  /**
+   * Failed share of finished jobs (percent, per queue, 15 minutes) above which the FailureRate alarm fires.
+   * @default 5
+   */
+  readonly failureRateThresholdPercent?: number;
   /** The OCR API workload (`OcrApi-<stage>`); absent: not deployed in this stage. Needs `fargate` (the OcrJob definition). */
   readonly ocrApi?: OcrApiStageConfig;
 }
@@ -107,6 +124,8 @@ export const STAGES: Record<StageName, StageConfig> = {
     natGateways: 0,
     ssmEndpoints: false,
     logRetention: logs.RetentionDays.TWO_WEEKS,
+    // Dev results are looked at the same day; a week is plenty and keeps the dev bill flat.
+    retentionDays: 7,
     removalPolicy: RemovalPolicy.DESTROY,
     keptImages: 5,
     runnableTimeoutMinutes: 60,
@@ -129,12 +148,15 @@ export const STAGES: Record<StageName, StageConfig> = {
     natGateways: 0,
     ssmEndpoints: true,
     logRetention: logs.RetentionDays.THREE_MONTHS,
+    retentionDays: 30,
     removalPolicy: RemovalPolicy.RETAIN,
     runnableTimeoutMinutes: 240,
     jobTimeoutMinutes: 240,
     // The nightly road-defect job is RoadMetrics-<stage>'s own ScheduledJob (lib/workloads/road-metrics).
     schedules: [],
     roadMetrics: { minCapacity: 0.5, maxCapacity: 8, monthlyBudgetUsd: 1000 },
+    // A tenth of the road-metrics budget: an anomaly that size is worth a look the same day.
+    costAnomalyThresholdUsd: 100,
   },
 };
 

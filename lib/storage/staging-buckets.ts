@@ -11,6 +11,11 @@ export const RETENTION_TAG = 'retention-days';
 /** Object tag naming the Batch job that wrote or reads the object. */
 export const JOB_ID_TAG = 'job-id';
 
+/** Name of the environment variable that gives workers and Lambdas the stage's retention (containers/worker/src/retention.ts reads it). */
+export const RETENTION_DAYS_ENV = 'RETENTION_DAYS';
+/** `retention-days` value of the objects the platform writes when nothing else names one. */
+export const DEFAULT_OBJECT_RETENTION_DAYS = 30;
+
 /** Allowed `retention-days` tag values by default; each becomes one lifecycle rule. */
 export const DEFAULT_RETENTION_DAYS_VALUES: readonly number[] = [1, 7, 30, 90, 365];
 /** Days after which a replaced or deleted object version is removed. */
@@ -83,6 +88,13 @@ export interface StagingBucketsProps {
    * @default [1, 7, 30, 90, 365]
    */
   readonly retentionDaysValues?: number[];
+  /**
+   * The `retention-days` value the platform's writers (worker, workflow Lambdas and states, webhook)
+   * tag their objects with when the job names none: the stage's default retention. Must be one of
+   * `retentionDaysValues`, so it always has a lifecycle rule (never "keep forever").
+   * @default 30, or the largest `retentionDaysValues` value when 30 is not among them
+   */
+  readonly objectRetentionDays?: number;
   /**
    * Time after which noncurrent (overwritten or expired) object versions are deleted.
    * @default Duration.days(7)
@@ -169,6 +181,8 @@ export class StagingBuckets extends Construct {
   public readonly encryptionKey?: kms.IKey;
   /** The `retention-days` values that have an expiry rule, ascending. */
   public readonly retentionDaysValues: readonly number[];
+  /** The stage's default `retention-days` value (`objectRetentionDays`). */
+  public readonly objectRetentionDays: number;
 
   constructor(scope: Construct, id: string, props: StagingBucketsProps = {}) {
     super(scope, id);
@@ -179,6 +193,12 @@ export class StagingBuckets extends Construct {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const autoDeleteObjects = props.autoDeleteObjects ?? false;
     this.retentionDaysValues = this.validateRetentionValues(props.retentionDaysValues ?? [...DEFAULT_RETENTION_DAYS_VALUES]);
+    // Unset with custom rule values that lack 30: the longest rule, so nothing expires sooner than asked.
+    this.objectRetentionDays = props.objectRetentionDays ??
+      (this.retentionDaysValues.includes(DEFAULT_OBJECT_RETENTION_DAYS) ? DEFAULT_OBJECT_RETENTION_DAYS : Math.max(...this.retentionDaysValues));
+    if (!this.retentionDaysValues.includes(this.objectRetentionDays)) {
+      throw propError(this, 'objectRetentionDays', this.objectRetentionDays, `one of retentionDaysValues (${this.retentionDaysValues.join(', ')}), which have lifecycle rules`);
+    }
     const noncurrentVersionExpiration =
       props.noncurrentVersionExpiration ?? Duration.days(DEFAULT_NONCURRENT_VERSION_EXPIRATION_DAYS);
     const accessLogRetentionDays = props.accessLogRetentionDays ?? DEFAULT_ACCESS_LOG_RETENTION_DAYS;
@@ -241,6 +261,17 @@ export class StagingBuckets extends Construct {
     this.inputBucket = props.existingInputBucket ?? dataBucket('InputBucket', 'input/');
     this.outputBucket = props.existingOutputBucket ?? dataBucket('OutputBucket', 'output/');
     if (autoDeleteObjects) silenceRedundantDependsOnLint(Stack.of(this));
+  }
+
+  /**
+   * `{ RETENTION_DAYS: '<objectRetentionDays>' }`: the environment a worker job definition or Lambda
+   * that writes to these buckets needs so its objects carry the stage's retention tag.
+   */
+  public retentionEnvironment(days: number = this.objectRetentionDays): Record<string, string> {
+    if (!this.retentionDaysValues.includes(days)) {
+      throw propError(this, 'retentionEnvironment days', days, `one of retentionDaysValues (${this.retentionDaysValues.join(', ')})`);
+    }
+    return { [RETENTION_DAYS_ENV]: String(days) };
   }
 
   /**

@@ -49,6 +49,7 @@ export class ChunkedProcessingStack extends Stack {
     this.workflow = new ChunkedProcessingWorkflow(this, 'Workflow', {
       logRetention: props.stage.logRetention,
       removalPolicy: props.stage.removalPolicy,
+      retentionDays: props.stage.retentionDays,
       ...props.settings,
       jobQueue: props.jobQueue,
       jobDefinition: props.jobDefinition,

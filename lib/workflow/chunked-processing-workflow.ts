@@ -149,7 +149,17 @@ export interface ChunkedProcessingWorkflowProps {
    * @default RemovalPolicy.DESTROY
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * `retention-days` tag of every `runs/` object the workflow writes (manifest, plan, chunk results,
+   * rejects, checkpoints, done-markers, failure records, result, summary): a value the bucket has an
+   * expiry rule for (StagingBuckets `objectRetentionDays`).
+   * @default 30
+   */
+  readonly retentionDays?: number;
 }
+
+/** `retention-days` of the workflow's objects when `retentionDays` is not given (StagingBuckets' DEFAULT_OBJECT_RETENTION_DAYS). */
+export const DEFAULT_WORKFLOW_RETENTION_DAYS = 30;
 
 /**
  * The chunked processing workflow: validate -> plan (record-aligned byte ranges into
@@ -183,6 +193,11 @@ export class ChunkedProcessingWorkflow extends Construct {
     const chunkMemory = props.chunkFunctionMemorySize ?? DEFAULT_CHUNK_FUNCTION_MEMORY_MB;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
+    const retentionDays = props.retentionDays ?? DEFAULT_WORKFLOW_RETENTION_DAYS;
+    checkInteger(this, 'retentionDays', retentionDays, 1);
+    const retention = { RETENTION_DAYS: String(retentionDays) };
+    // The same tags the runtime's tagWrites sets (containers/worker/src/retention.ts), for the S3 states.
+    const runsTagging = `retention-days=${retentionDays}`;
 
     const retryAttempts = props.chunkRetry?.maxAttempts ?? DEFAULT_CHUNK_RETRY_ATTEMPTS;
     const retryInterval = props.chunkRetry?.interval ?? DEFAULT_CHUNK_RETRY_INTERVAL;
@@ -228,6 +243,7 @@ export class ChunkedProcessingWorkflow extends Construct {
         RUNS_BUCKET: bucket.bucketName,
         LAMBDA_MAX_RECORDS: String(lambdaMaxRecords),
         DEFAULT_CHUNK_RECORDS: String(defaultChunkRecords),
+        ...retention,
       },
     });
     this.chunkFunction = new PlatformFunction(this, 'ChunkFunction', {
@@ -236,7 +252,7 @@ export class ChunkedProcessingWorkflow extends Construct {
       description: 'Chunked processing: runs the worker engine in-process on one small chunk',
       timeout: Duration.minutes(15),
       memorySize: chunkMemory,
-      environment: { RUNS_BUCKET: bucket.bucketName },
+      environment: { RUNS_BUCKET: bucket.bucketName, ...retention },
     });
     this.aggregateFunction = new PlatformFunction(this, 'AggregateFunction', {
       ...fnDefaults,
@@ -244,7 +260,7 @@ export class ChunkedProcessingWorkflow extends Construct {
       description: 'Chunked processing: merges chunk results from S3 into runs/{runId}/result.json and a summary',
       timeout: Duration.minutes(15),
       memorySize: 1024,
-      environment: { RUNS_BUCKET: bucket.bucketName, TOLERATED_FAILURE_PERCENTAGE: String(tolerated) },
+      environment: { RUNS_BUCKET: bucket.bucketName, TOLERATED_FAILURE_PERCENTAGE: String(tolerated), ...retention },
     });
 
     // Explicit statements rather than bucket.grantRead/grantReadWrite: those add s3:GetObject*,
@@ -264,12 +280,13 @@ export class ChunkedProcessingWorkflow extends Construct {
     };
     readInputs(this.validateFunction);
     readInputs(this.plannerFunction);
+    // s3:PutObjectTagging: every object is written with its retention-days tag (a Tagging header).
     // Delete: a retry removes the done-markers and failure records of the chunks it reruns, and the old result.
-    useRuns(this.plannerFunction, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject']);
+    useRuns(this.plannerFunction, ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject']);
     readInputs(this.chunkFunction);
     // Delete and abort: the engine removes its checkpoint and aborts a rejected multipart output.
-    useRuns(this.chunkFunction, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload']);
-    useRuns(this.aggregateFunction, ['s3:GetObject', 's3:PutObject']);
+    useRuns(this.chunkFunction, ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging', 's3:DeleteObject', 's3:AbortMultipartUpload']);
+    useRuns(this.aggregateFunction, ['s3:GetObject', 's3:PutObject', 's3:PutObjectTagging']);
     // A run that did not succeed gets fingerprints of its finished chunks' input bytes (retry proof).
     readInputs(this.aggregateFunction);
 
@@ -328,6 +345,7 @@ export class ChunkedProcessingWorkflow extends Construct {
           CHUNK_END_BYTE: sfn.JsonPath.format('{}', sfn.JsonPath.stringAt('$.chunk.endByte')),
           OUTPUT_S3_BUCKET: bucket.bucketName,
           OUTPUT_S3_KEY: sfn.JsonPath.stringAt('$.chunk.outputKey'),
+          ...retention,
         },
       },
       // The run's identifying fields as job tags (cost allocation, finding a customer's jobs).
@@ -387,9 +405,11 @@ export class ChunkedProcessingWorkflow extends Construct {
         Key: sfn.JsonPath.stringAt('$.chunk.doneKey'),
         Body: sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.marker')),
         ContentType: 'application/json',
+        Tagging: runsTagging,
       },
       iamAction: 's3:PutObject',
       iamResources: [bucket.arnForObjects(runsObjects)],
+      additionalIamStatements: [new iam.PolicyStatement({ actions: ['s3:PutObjectTagging'], resources: [bucket.arnForObjects(runsObjects)] })],
       resultPath: sfn.JsonPath.DISCARD,
     });
 
@@ -404,9 +424,11 @@ export class ChunkedProcessingWorkflow extends Construct {
         Key: sfn.JsonPath.stringAt('$.chunk.failureKey'),
         Body: sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.failure')),
         ContentType: 'application/json',
+        Tagging: runsTagging,
       },
       iamAction: 's3:PutObject',
       iamResources: [bucket.arnForObjects(runsObjects)],
+      additionalIamStatements: [new iam.PolicyStatement({ actions: ['s3:PutObjectTagging'], resources: [bucket.arnForObjects(runsObjects)] })],
       resultPath: sfn.JsonPath.DISCARD,
     });
     recordFailure.next(chunkFailed);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { INPUT_FORMATS } from './engine/format';
 import { hasOperation, operationNames } from './operations/registry';
+import { RETENTION_DAYS_ENV, retentionDaysFrom } from './retention';
 
 /**
  * The worker's environment contract, validated once at start. Any missing or invalid variable is a
@@ -62,6 +63,7 @@ const envSchema = z.object({
   OUTPUT_S3_SECRET_ACCESS_KEY: optional(nonEmpty),
   OUTPUT_S3_FORCE_PATH_STYLE: optional(z.enum(['true', 'false'])),
   LOG_LEVEL: optional(z.enum(['debug', 'info', 'warn', 'error'])),
+  RETENTION_DAYS: optional(z.string()),
 });
 
 export type WorkerEnv = z.infer<typeof envSchema>;
@@ -82,6 +84,8 @@ export interface WorkerConfig {
   chunk: ChunkSource;
   maxRejectRatio?: number;
   maxRecordBytes?: number;
+  /** retention-days tag of every object the worker writes to the platform's S3 (RETENTION_DAYS; absent: 30). */
+  retentionDays: number;
   outputStore: {
     endpoint?: string;
     region?: string;
@@ -140,9 +144,17 @@ export function parseConfig(source: Record<string, unknown>): WorkerConfig {
     if (env.INPUT_S3_KEY === undefined) throw new ConfigError('INPUT_S3_KEY', 'is required but not set');
   }
 
+  let retentionDays: number;
+  try {
+    retentionDays = retentionDaysFrom({ RETENTION_DAYS: env.RETENTION_DAYS });
+  } catch (err) {
+    throw new ConfigError(RETENTION_DAYS_ENV, (err as Error).message.replace(/^RETENTION_DAYS /, ''));
+  }
+
   return {
     env,
     jobId: env.JOB_ID,
+    retentionDays,
     operation: env.OPERATION,
     operationConfig: env.OPERATION_CONFIG,
     input: env.INPUT_S3_BUCKET && env.INPUT_S3_KEY ? { bucket: env.INPUT_S3_BUCKET, key: env.INPUT_S3_KEY } : undefined,

@@ -56,21 +56,23 @@ export const METRIC_NAMESPACE = 'CdkBatchPlatform/Worker';
 
 /**
  * The CloudWatch EMF document for a finished chunk. Dimensions stay low-cardinality (operation,
- * tenant) on purpose: a job id dimension would create one metric per job.
+ * tenant) on purpose: a job id dimension would create one metric per job. `[Operation]` is always a
+ * dimension set of its own: the per-operation P95 duration alarm (BatchMonitoring) reads `DurationMs`
+ * by Operation alone, whatever the tenant.
  */
 export function emfLine(
   figures: SummaryFigures,
   dims: { operation: string; tenantId?: string; jobId: string; status: string },
   now = Date.now(),
 ): string {
-  const dimensionNames = dims.tenantId ? ['Operation', 'TenantId'] : ['Operation'];
+  const dimensionSets = dims.tenantId ? [['Operation'], ['Operation', 'TenantId']] : [['Operation']];
   const doc: Record<string, unknown> = {
     _aws: {
       Timestamp: now,
       CloudWatchMetrics: [
         {
           Namespace: METRIC_NAMESPACE,
-          Dimensions: [dimensionNames],
+          Dimensions: dimensionSets,
           Metrics: [
             { Name: 'Records', Unit: 'Count' },
             { Name: 'RejectedRecords', Unit: 'Count' },

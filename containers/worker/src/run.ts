@@ -4,6 +4,7 @@ import { ChunkResult, processChunk, resolveFormat, ThreadOptions } from './engin
 import { emfLine, Logger } from './log';
 import { resolveChunkSpec } from './manifest';
 import { getOperation } from './operations/registry';
+import { tagWrites } from './retention';
 import { inputS3Client, outputS3Client } from './s3';
 
 /** Exit codes of the entrypoint (documented in docs/worker.md, Environment contract). */
@@ -45,7 +46,11 @@ export async function runWorker(
 ): Promise<ChunkResult> {
   precheck(config);
   const s3In = inputS3Client();
-  const s3Out = config.outputStore.endpoint || config.outputStore.accessKeyId ? outputS3Client(config.outputStore) : s3In;
+  // Outputs, rejects, checkpoints and staged parts in the platform's buckets carry the retention tag
+  // its lifecycle rules expire them by; a third-party store (OUTPUT_S3_ENDPOINT, e.g. R2) has no such
+  // rules and may not support object tags, so its objects are written untagged.
+  const external = Boolean(config.outputStore.endpoint || config.outputStore.accessKeyId);
+  const s3Out = external ? outputS3Client(config.outputStore) : tagWrites(inputS3Client(), { retentionDays: config.retentionDays, jobId: config.jobId });
   try {
     return await runWithClients(config, log, s3In, s3Out, signal, options.threads);
   } finally {

@@ -19,6 +19,12 @@ import { acknowledgeWildcardResource } from '../../monitoring/nag';
 export const DEFAULT_ROAD_METRICS_RESULTS_PREFIX = 'results/road-defects';
 export const DEFAULT_AURORA_MAX_ACU = 4;
 export const POSTGRES_PORT = 5432;
+/**
+ * `retention-days` of the daily results, rejects, dashboards and latest pointers: longer than the
+ * 30-day trend the dashboard reads back, whatever the stage's default (dev keeps 7 days), and one of
+ * the staging buckets' rule values.
+ */
+export const ROAD_METRICS_RETENTION_DAYS = 90;
 /** The RDS CA bundle the worker image carries (containers/worker/Dockerfile); TLS is verified against it. */
 export const RDS_CA_FILE = '/app/rds-global-bundle.pem';
 
@@ -196,6 +202,7 @@ export class RoadMetricsStack extends Stack {
         RESULTS_PREFIX: prefix,
         DB_CREDENTIALS_ARN: this.databaseSecret.secretArn,
         DB_CA_FILE: RDS_CA_FILE,
+        RETENTION_DAYS: String(ROAD_METRICS_RETENTION_DAYS),
       },
     });
     // The finding id names the resolved ARN, and the bucket (platform stack) resolves to its

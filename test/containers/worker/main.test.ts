@@ -39,7 +39,9 @@ test('aggregate-defects through the entrypoint writes the result and logs a summ
   expect(summaryOf(run)).toMatchObject({ jobId: 'job-main', status: 'succeeded', records: 20_000, rejected: 0 });
   expect(summaryOf(run)).toEqual(expect.objectContaining({ bytes: expect.any(Number), durationMs: expect.any(Number), recordsPerSecond: expect.any(Number) }));
   const emf = run.logs.find((l) => '_aws' in l) as Record<string, any>;
-  expect(emf._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'CdkBatchPlatform/Worker', Dimensions: [['Operation', 'TenantId']] });
+  expect(emf._aws.CloudWatchMetrics[0]).toMatchObject({ Namespace: 'CdkBatchPlatform/Worker', Dimensions: [['Operation'], ['Operation', 'TenantId']] });
+  expect(emf._aws.CloudWatchMetrics[0].Metrics).toContainEqual({ Name: 'DurationMs', Unit: 'Milliseconds' });
+  expect(typeof emf.DurationMs).toBe('number');
   expect(emf).toMatchObject({ Operation: 'aggregate-defects', TenantId: 't1', Records: 20_000, RejectedRecords: 0 });
 });
 

@@ -48,10 +48,10 @@ test('alarms on >= 1 failed job in 5 minutes, missing data not breaching', () =>
   });
 });
 
-test('alarms on a failure rate above 10% over 15 minutes with metric math', () => {
+test('alarms on a failure rate above 5% (the default) over 15 minutes with metric math', () => {
   const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Array<{ Properties: { Metrics?: Array<{ Expression?: string; MetricStat?: { Period: number } }>; Threshold: number } }>;
   const rate = alarms.find((a) => a.Properties.Metrics?.some((m) => m.Expression === '100 * failed / (succeeded + failed)'));
-  expect(rate?.Properties.Threshold).toBe(10);
+  expect(rate?.Properties.Threshold).toBe(5);
   expect(rate?.Properties.Metrics?.filter((m) => m.MetricStat).every((m) => m.MetricStat!.Period === 900)).toBe(true);
 });
 

@@ -234,6 +234,23 @@ describe('StagingBuckets options', () => {
     ]);
   });
 
+  test('objectRetentionDays is the stage default writers tag with, 30 unless set, and it gives the writers RETENTION_DAYS', () => {
+    expect(synth({}).buckets.objectRetentionDays).toBe(30);
+    const { buckets } = synth({ objectRetentionDays: 7 });
+    expect(buckets.objectRetentionDays).toBe(7);
+    expect(buckets.retentionEnvironment()).toEqual({ RETENTION_DAYS: '7' });
+    expect(buckets.retentionEnvironment(365)).toEqual({ RETENTION_DAYS: '365' });
+    expect(() => buckets.retentionEnvironment(2)).toThrow(/retentionEnvironment days \(2\) is invalid; allowed: one of retentionDaysValues \(1, 7, 30, 90, 365\)/);
+  });
+
+  test('objectRetentionDays without a lifecycle rule is refused (it would keep objects forever)', () => {
+    expect(() => synth({ objectRetentionDays: 14 })).toThrow(/objectRetentionDays \(14\) is invalid; allowed: one of retentionDaysValues \(1, 7, 30, 90, 365\), which have lifecycle rules/);
+  });
+
+  test('custom rule values without 30: writers default to the longest one', () => {
+    expect(synth({ retentionDaysValues: [14, 3] }).buckets.objectRetentionDays).toBe(14);
+  });
+
   test('noncurrentVersionExpiration sets when old versions are deleted', () => {
     const { template } = synth({ noncurrentVersionExpiration: Duration.days(30) });
     template.hasResourceProperties('AWS::S3::Bucket', {

@@ -82,7 +82,7 @@ describe('ChunkedProcessingWorkflow', () => {
     expect(task.Parameters.JobQueue).toBe(QUEUE_ARN);
     expect(task.Parameters.JobDefinition).toBe(JOB_DEF_ARN);
     expect(task.Parameters.ContainerOverrides.Environment.map((e) => e.Name).sort()).toEqual(
-      ['CHUNK_END_BYTE', 'CHUNK_START_BYTE', 'INPUT_FORMAT', 'INPUT_S3_BUCKET', 'INPUT_S3_KEY', 'JOB_ID', 'OPERATION', 'OPERATION_CONFIG', 'OUTPUT_S3_BUCKET', 'OUTPUT_S3_KEY'].sort(),
+      ['CHUNK_END_BYTE', 'CHUNK_START_BYTE', 'INPUT_FORMAT', 'INPUT_S3_BUCKET', 'INPUT_S3_KEY', 'JOB_ID', 'OPERATION', 'OPERATION_CONFIG', 'OUTPUT_S3_BUCKET', 'OUTPUT_S3_KEY', 'RETENTION_DAYS'].sort(),
     );
   });
 
@@ -150,7 +150,7 @@ describe('ChunkedProcessingWorkflow', () => {
   test('the chunk Lambda may read inputs and write only under runs/', () => {
     const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp('WorkflowChunkFunctionServiceRole') }] } });
     const text = JSON.stringify(policies);
-    expect(text).toContain('"Action":["s3:GetObject","s3:PutObject","s3:DeleteObject","s3:AbortMultipartUpload"]');
+    expect(text).toContain('"Action":["s3:GetObject","s3:PutObject","s3:PutObjectTagging","s3:DeleteObject","s3:AbortMultipartUpload"]');
     expect(text).toMatch(/work-bucket\/runs\/\*/);
     expect(text).not.toMatch(/s3:\*|s3:GetObject\*|s3:List\*/);
   });

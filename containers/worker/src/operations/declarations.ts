@@ -41,7 +41,17 @@ export interface OperationDeclaration {
    * @default DEFAULT_PLACEMENT (EC2 queue, streaming worker image)
    */
   readonly placement?: Placement;
+  /**
+   * How long one job of this operation is expected to take at most, in minutes: the monitoring
+   * raises the operation's P95 duration alarm (worker metric `DurationMs`, dimension `Operation`)
+   * when the p95 over an hour is above it.
+   * @default DEFAULT_EXPECTED_DURATION_MINUTES (30)
+   */
+  readonly expectedDurationMinutes?: number;
 }
+
+/** Expected duration of an operation that declares none (half the dev stage's 60-minute job timeout). */
+export const DEFAULT_EXPECTED_DURATION_MINUTES = 30;
 
 const LOG_LEVEL: EnvironmentVariableDeclaration = { pattern: /^(debug|info|warn|error)$/, allowed: 'debug, info, warn or error' };
 const MAX_REJECT_RATIO: EnvironmentVariableDeclaration = { pattern: /^(0(\.\d{1,6})?|1(\.0{1,6})?)$/, allowed: 'a number between 0 and 1' };
@@ -108,8 +118,10 @@ export const OPERATION_DECLARATIONS: ReadonlyMap<string, OperationDeclaration> =
   ([
     { name: 'aggregate-defects', configSchema: aggregateDefectsConfigSchema, environment: RECORD_ENVIRONMENT },
     { name: 'transform-records', configSchema: transformRecordsConfigSchema, environment: RECORD_ENVIRONMENT },
-    { name: 'bundle-photos', configSchema: bundlePhotosConfigSchema, environment: { MAX_REJECT_RATIO, LOG_LEVEL } },
-    { name: 'ocr', configSchema: ocrConfigSchema, environment: { LOG_LEVEL }, placement: OCR_PLACEMENT },
+    // Downloads thousands of photos over the internet: the slowest operation by design.
+    { name: 'bundle-photos', configSchema: bundlePhotosConfigSchema, environment: { MAX_REJECT_RATIO, LOG_LEVEL }, expectedDurationMinutes: 45 },
+    // One document per job (at most DEFAULT_MAX_PAGES pages): minutes, not half an hour.
+    { name: 'ocr', configSchema: ocrConfigSchema, environment: { LOG_LEVEL }, placement: OCR_PLACEMENT, expectedDurationMinutes: 15 },
     // Geoprocessing (operations/geo): record operations over GeoJSON, so the chunk engine's variables.
     { name: 'reproject', configSchema: reprojectConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.reproject },
     { name: 'buffer', configSchema: bufferConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.buffer },
@@ -130,6 +142,13 @@ export function operationDeclaration(name: string): OperationDeclaration | undef
 export function declaredPlacement(name: string): Placement | undefined {
   const declaration = OPERATION_DECLARATIONS.get(name);
   return declaration ? (declaration.placement ?? DEFAULT_PLACEMENT) : undefined;
+}
+
+/** Expected duration (minutes) of each declared operation, by name: what the P95 duration alarms compare with. */
+export function declaredExpectedDurations(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const d of OPERATION_DECLARATIONS.values()) out[d.name] = d.expectedDurationMinutes ?? DEFAULT_EXPECTED_DURATION_MINUTES;
+  return out;
 }
 
 export function declaredOperationNames(): string[] {

@@ -15,6 +15,7 @@ import { parseArgs } from 'util';
 import { clientConfig, loadDbSecret, PgQuery } from '../engine/postgres';
 import { createLogger } from '../log';
 import { outputS3Client } from '../s3';
+import { retentionDaysFrom, tagWrites } from '../retention';
 import { DEFAULT_DEFECTS_QUERY, DEFAULT_RESULTS_PREFIX, runDays, writeTrend } from './job';
 import { resolveDays } from './period';
 import { migrate } from './writeback';
@@ -54,7 +55,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const log = createLogger({ job: 'road-metrics' });
   const bucket = required(env, 'OUTPUT_S3_BUCKET');
   const prefix = env.RESULTS_PREFIX || DEFAULT_RESULTS_PREFIX;
-  const s3 = outputS3Client();
+  // Daily results, rejects, the dashboard and the latest pointers carry the retention tag (RETENTION_DAYS).
+  const s3 = tagWrites(outputS3Client(), { retentionDays: retentionDaysFrom(env) });
   if (command === 'trend') {
     const { values } = parseArgs({ args: rest, options: { days: { type: 'string' }, through: { type: 'string' } } });
     const days = values.days === undefined ? 30 : Number(values.days);
