@@ -123,6 +123,9 @@ const num = (n: number) => ({ N: String(n) });
  */
 export async function admit(settings: QuotaSettings, tenantId: string | undefined, jobId: string): Promise<void> {
   const limits = limitsFor(settings.config, tenantId);
+  // A limit of 0 blocks the tenant (the conditions below would let the first item through).
+  if (limits.submissionsPerMinute <= 0) throw new QuotaExceededError(tenantId, 'submissionsPerMinute', 0, settings.activeRetryAfterSeconds);
+  if (limits.maxActiveJobs <= 0) throw new QuotaExceededError(tenantId, 'maxActiveJobs', 0, settings.activeRetryAfterSeconds);
   for (let attempt = 0; ; attempt++) {
     const failed = await tryAdmit(settings, tenantId, jobId, limits);
     if (failed === undefined || failed === 'lease') return;
