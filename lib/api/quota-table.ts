@@ -89,7 +89,7 @@ export class QuotaTable extends Construct {
       logRetention: props.logRetention,
       environment: { QUOTA_TABLE: this.table.tableName },
     });
-    this.table.grant(this.releaseFunction, 'dynamodb:TransactWriteItems', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem');
+    this.table.grant(this.releaseFunction, 'dynamodb:DeleteItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem');
     if (this.releaseFunction.role) {
       Validations.of(this.releaseFunction.role).acknowledge({
         id: 'AwsSolutions-IAM5[Resource::*]',
@@ -120,7 +120,7 @@ export class QuotaTable extends Construct {
 
   /** Admission rights for a submitting function: the transaction, the healing query and the counter repair. */
   public grantAdmit(grantee: iam.IGrantable): iam.Grant {
-    return this.table.grant(grantee, 'dynamodb:TransactWriteItems', 'dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem', 'dynamodb:Query');
+    return this.table.grant(grantee, 'dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem', 'dynamodb:Query');
   }
 
   private checkLimits(where: string, limits: Partial<TenantQuotaLimits>, required: boolean): void {

@@ -189,10 +189,12 @@ export class SubmitApi extends Construct {
       },
     });
 
-    const environment = { ...jobClientEnvironment(props), ...sizingEnvironment(this, props.sizingLimits), ...(props.quota?.environment ?? {}) };
-    const fn = (fnId: string, file: string, description: string) =>
-      new PlatformFunction(this, fnId, { entry: handlerEntry(`submit-api/${file}`), description, environment, logRetention: props.logRetention });
-    this.submitFunction = fn('SubmitFunction', 'submit.ts', 'POST /jobs: validates, stages the input and submits a Batch job');
+    const environment = jobClientEnvironment(props);
+    const fn = (fnId: string, file: string, description: string, extra: Record<string, string> = {}) =>
+      new PlatformFunction(this, fnId, { entry: handlerEntry(`submit-api/${file}`), description, environment: { ...environment, ...extra }, logRetention: props.logRetention });
+    // Only the submit function sizes and admits jobs.
+    const submitEnvironment = { ...sizingEnvironment(this, props.sizingLimits), ...(props.quota?.environment ?? {}) };
+    this.submitFunction = fn('SubmitFunction', 'submit.ts', 'POST /jobs: validates, stages the input and submits a Batch job', submitEnvironment);
     this.statusFunction = fn('StatusFunction', 'status.ts', "GET /jobs/{id}: a tenant's job status and result location");
     this.cancelFunction = fn('CancelFunction', 'cancel.ts', "DELETE /jobs/{id}: cancels a tenant's job");
     const grantProps = { jobQueue: props.jobQueue, jobDefinition: props.jobDefinition, routes: props.routes, inputBucket: props.inputBucket };
