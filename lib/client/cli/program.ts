@@ -59,6 +59,7 @@ export async function runCli(argv: readonly string[], io: Partial<CliIo> = {}, c
     isTTY: io.isTTY ?? Boolean(process.stderr.isTTY),
     clientOptions: io.clientOptions,
     cloudFormation: io.cloudFormation,
+    dynamodb: io.dynamodb,
     signal: io.signal,
   });
   const json = argv.includes('--json');
