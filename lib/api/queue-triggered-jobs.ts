@@ -136,8 +136,8 @@ export class QueueTriggeredJobs extends Construct {
         ...this.checkedHandlerEnvironment(props.handlerEnvironment),
         ...jobClientEnvironment(props),
         ...sizingEnvironment(this, props.sizingLimits),
-        ...(props.quota?.environment ?? {}),
-        SOURCE_QUEUE_URL: this.queue.queueUrl,
+        // With quotas, a refused message is hidden or sent again on its own queue.
+        ...(props.quota ? { ...props.quota.environment, SOURCE_QUEUE_URL: this.queue.queueUrl } : {}),
         DLQ_URL: this.deadLetterQueue.queueUrl,
         MAX_RECEIVE_COUNT: String(maxReceiveCount),
         SUBMIT_CONCURRENCY: String(submitConcurrency),
