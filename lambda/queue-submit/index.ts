@@ -1,9 +1,20 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
-import { BatchJobClient, IdempotencyConflictError, InvalidRequestError, JobIdConflictError, parseJobRoutes, SubmitOptions, validateSubmitRequest } from '../../lib/client';
+import {
+  BatchJobClient,
+  IdempotencyConflictError,
+  InvalidRequestError,
+  JobIdConflictError,
+  parseJobRoutes,
+  QuotaExceededError,
+  quotaFromEnv,
+  sizingLimitsFromEnv,
+  SubmitOptions,
+  validateSubmitRequest,
+} from '../../lib/client';
 import { photoBundleSubmission, PhotoBundleSettings, republishFinished } from './photo-bundle';
 
 export interface QueueSubmitDeps {
@@ -19,11 +30,21 @@ export interface QueueSubmitDeps {
    * a `bundle-photos` submit request first (./photo-bundle.ts). @default - messages are submit requests
    */
   readonly photoBundle?: PhotoBundleSettings;
+  /**
+   * URL of the source queue itself: a message refused by a tenant quota on its last receive is sent
+   * again with a delay (SQS would otherwise dead-letter a message that only had to wait).
+   * @default - such a message is only hidden for its Retry-After (and may reach the DLQ by redrive)
+   */
+  readonly sourceQueueUrl?: string;
 }
 
 export type RecordOutcome = {
   messageId: string;
-  outcome: 'submitted' | 'duplicate' | 'dead-lettered' | 'retry';
+  /** `deferred`: refused by a tenant quota; hidden for `retryAfterSeconds` (a batch item failure) or sent again with that delay. */
+  outcome: 'submitted' | 'duplicate' | 'dead-lettered' | 'retry' | 'deferred';
+  retryAfterSeconds?: number;
+  /** A deferred message that was sent again (a new message carrying the original id), rather than hidden. */
+  requeued?: boolean;
   jobId?: string;
   reason?: string;
   /** Photo bundles: a duplicate of a finished bundle whose completion (the existing ZIP) was published again. */
@@ -44,7 +65,7 @@ export async function handleRecords(records: readonly SQSRecord[], deps: QueueSu
   const limit = pLimit(deps.concurrency);
   const outcomes = await Promise.all(records.map((record) => limit(() => handleRecord(record, deps))));
   return {
-    response: { batchItemFailures: outcomes.filter((o) => o.outcome === 'retry').map((o) => ({ itemIdentifier: o.messageId })) },
+    response: { batchItemFailures: outcomes.filter((o) => o.outcome === 'retry' || (o.outcome === 'deferred' && !o.requeued)).map((o) => ({ itemIdentifier: o.messageId })) },
     outcomes,
   };
 }
@@ -67,10 +88,11 @@ async function handleRecord(record: SQSRecord, deps: QueueSubmitDeps): Promise<R
       request = bundle.request as Record<string, unknown>;
       options = bundle.options;
     } else {
-      request = { ...body, clientToken: body.clientToken ?? messageId };
+      // A message sent again after a quota refusal keeps its original id as the token (ORIGINAL_ID_ATTRIBUTE).
+      request = { ...body, clientToken: body.clientToken ?? originalMessageId(record) };
     }
     // The submission policy, before anything is staged: a refused message goes to the DLQ with every field error.
-    validateSubmitRequest(request);
+    validateSubmitRequest(request, { sizingLimits: deps.client.sizingLimits });
   } catch (err) {
     if (err instanceof InvalidRequestError) return deadLetter(record, deps, `invalid message: ${err.message}`);
     return retryOrDeadLetter(record, deps, err);
@@ -83,11 +105,72 @@ async function handleRecord(record: SQSRecord, deps: QueueSubmitDeps): Promise<R
     }
     return { messageId, outcome: job.created ? 'submitted' : 'duplicate', jobId: job.jobId };
   } catch (err) {
+    if (err instanceof QuotaExceededError) return defer(record, deps, err);
     if (err instanceof InvalidRequestError) return deadLetter(record, deps, `refused: ${err.message}`);
     // A retry cannot resolve a conflict: the id or the token belongs to another request.
     if (err instanceof JobIdConflictError || err instanceof IdempotencyConflictError) return deadLetter(record, deps, `conflict: ${err.message}`);
     return retryOrDeadLetter(record, deps, err);
   }
+}
+
+/** Message attribute of a message sent again after a quota refusal: the id of the message it continues. */
+export const ORIGINAL_ID_ATTRIBUTE = 'original-message-id';
+/** SQS's longest DelaySeconds. */
+const MAX_DELAY_SECONDS = 900;
+
+function originalMessageId(record: SQSRecord): string {
+  const original = record.messageAttributes?.[ORIGINAL_ID_ATTRIBUTE]?.stringValue;
+  return original && /^[A-Za-z0-9-]{1,128}$/.test(original) ? original : record.messageId;
+}
+
+/**
+ * The tenant is at a quota: the message waits, it is never dead-lettered or lost for that. Before its
+ * last receive it is hidden for Retry-After (ChangeMessageVisibility) and reported as a batch item
+ * failure; on its last receive (the redrive policy would move it to the DLQ on the next) it is sent
+ * again with DelaySeconds = Retry-After and the original message id as an attribute (the same client
+ * token, so the copy can never make a second job), and the original is deleted.
+ */
+async function defer(record: SQSRecord, deps: QueueSubmitDeps, err: QuotaExceededError): Promise<RecordOutcome> {
+  const messageId = record.messageId;
+  const receives = Number(record.attributes?.ApproximateReceiveCount ?? '1');
+  const retryAfterSeconds = err.retryAfterSeconds;
+  const base = { messageId, outcome: 'deferred' as const, reason: err.message, retryAfterSeconds };
+  if (receives >= deps.maxReceiveCount && deps.sourceQueueUrl) {
+    try {
+      await deps.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: deps.sourceQueueUrl,
+          MessageBody: record.body,
+          DelaySeconds: Math.min(retryAfterSeconds, MAX_DELAY_SECONDS),
+          MessageAttributes: { ...copyAttributes(record), [ORIGINAL_ID_ATTRIBUTE]: { DataType: 'String', StringValue: originalMessageId(record) } },
+        }),
+      );
+      console.warn(JSON.stringify({ level: 'warn', messageId, receives, retryAfterSeconds, message: `quota: sent again with a delay: ${err.message}` }));
+      return { ...base, requeued: true };
+    } catch (sendErr) {
+      console.error(JSON.stringify({ level: 'error', messageId, message: `quota: could not send the message again: ${(sendErr as Error).message}` }));
+    }
+  }
+  if (record.receiptHandle && deps.sourceQueueUrl) {
+    try {
+      await deps.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: deps.sourceQueueUrl, ReceiptHandle: record.receiptHandle, VisibilityTimeout: retryAfterSeconds }));
+    } catch (visErr) {
+      // The queue's own visibility timeout applies instead; the message is still redelivered.
+      console.warn(JSON.stringify({ level: 'warn', messageId, message: `quota: could not change the visibility: ${(visErr as Error).message}` }));
+    }
+  }
+  console.warn(JSON.stringify({ level: 'warn', messageId, receives, retryAfterSeconds, message: `quota: retry later: ${err.message}` }));
+  return base;
+}
+
+/** The record's string/number attributes in SendMessage's shape (what the submit step reads survives the copy). */
+function copyAttributes(record: SQSRecord): Record<string, MessageAttributeValue> {
+  const out: Record<string, MessageAttributeValue> = {};
+  for (const [name, a] of Object.entries(record.messageAttributes ?? {})) {
+    if (name === ORIGINAL_ID_ATTRIBUTE || a.stringValue === undefined) continue;
+    out[name] = { DataType: a.dataType, StringValue: a.stringValue };
+  }
+  return out;
 }
 
 /** A transient failure: SQS redelivers the message, and on its last receive it goes to the DLQ with the reason. */
@@ -138,7 +221,10 @@ function depsFromEnv(): QueueSubmitDeps {
       outputBucket: process.env.OUTPUT_BUCKET,
       fairShare: process.env.FAIR_SHARE === undefined ? undefined : process.env.FAIR_SHARE === 'true',
       jobNamePrefix: process.env.JOB_NAME_PREFIX,
+      sizingLimits: sizingLimitsFromEnv(),
+      quota: quotaFromEnv(),
     }),
+    sourceQueueUrl: process.env.SOURCE_QUEUE_URL,
     sqs: new SQSClient({}),
     deadLetterQueueUrl: env('DLQ_URL'),
     maxReceiveCount: Number(process.env.MAX_RECEIVE_COUNT ?? '3'),

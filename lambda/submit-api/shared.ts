@@ -8,6 +8,9 @@ import {
   JobIdConflictError,
   JobNotFoundError,
   parseJobRoutes,
+  QuotaExceededError,
+  quotaFromEnv,
+  sizingLimitsFromEnv,
   ThrottledError,
 } from '../../lib/client';
 
@@ -29,6 +32,8 @@ export function clientFromEnv(overrides: Partial<BatchJobClientOptions> = {}): B
     outputBucket: process.env.OUTPUT_BUCKET,
     fairShare: process.env.FAIR_SHARE === undefined ? undefined : process.env.FAIR_SHARE === 'true',
     jobNamePrefix: process.env.JOB_NAME_PREFIX,
+    sizingLimits: sizingLimitsFromEnv(),
+    quota: quotaFromEnv(),
     // An HTTP caller waits on us: give up on throttling sooner than a batch process would.
     maxRetries: 4,
     ...overrides,
@@ -86,6 +91,13 @@ export function errorResponse(err: unknown, jobId?: string): APIGatewayProxyResu
   if (err instanceof JobNotFoundError) return notFound(jobId ?? err.jobId);
   if (err instanceof JobIdConflictError) return json(409, { error: 'JobIdConflict', message: err.message, jobId: err.jobId });
   if (err instanceof IdempotencyConflictError) return json(409, { error: 'IdempotencyConflict', message: err.message, jobId: err.jobId, links: { self: `/jobs/${err.jobId}` } });
+  if (err instanceof QuotaExceededError) {
+    return json(
+      429,
+      { error: 'QuotaExceeded', message: err.message, limit: err.limit, limitValue: err.limitValue, retryAfterSeconds: err.retryAfterSeconds },
+      { 'retry-after': String(err.retryAfterSeconds) },
+    );
+  }
   if (err instanceof ThrottledError) return json(429, { message: 'AWS Batch is throttling submissions; retry later' }, { 'retry-after': '5' });
   console.error(JSON.stringify({ level: 'error', message: (err as Error).message, stack: (err as Error).stack }));
   return json(500, { message: 'internal error' });

@@ -15,13 +15,16 @@ const API_FIELDS = new Set([
   'jobId',
   'environment',
   'timeoutSeconds',
+  'vcpus',
+  'memoryMiB',
 ]);
 
 /**
  * POST /jobs: 202 with the job id, 200 when the Idempotency-Key/clientToken was seen before with the
  * same request, 409 when that key came with another request (IdempotencyConflict, with the original
  * job id) or the chosen jobId is taken (JobIdConflict), 400 with every field error of the schema and
- * the submission policy (lib/client/policy).
+ * the submission policy (lib/client/policy), including `vcpus` / `memoryMiB` outside what the
+ * operation and the stack allow; 429 with Retry-After when the caller's tenant is at a quota.
  */
 export async function submitJob(event: APIGatewayProxyEvent, client: BatchJobClient): Promise<APIGatewayProxyResult> {
   const caller = callerOf(event);
@@ -41,7 +44,7 @@ export async function submitJob(event: APIGatewayProxyEvent, client: BatchJobCli
   const headerToken = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === 'idempotency-key')?.[1];
   const request = { ...allowed, clientToken: allowed.clientToken ?? headerToken, tenantId: caller.tenantId, userId: caller.userId };
   try {
-    validateSubmitRequest(request);
+    validateSubmitRequest(request, { sizingLimits: client.sizingLimits });
   } catch (err) {
     if (!(err instanceof InvalidRequestError)) throw err;
     errors.push(...err.errors);

@@ -117,6 +117,26 @@ export function jobClientEnvironment(props: {
   };
 }
 
+/** The stack's ceiling on what one submit may ask for (lib/client/policy/sizing.ts reads it at run time). */
+export interface JobSizingLimits {
+  /** Most vCPUs one job may ask for. @default - no ceiling beyond the operation's bounds */
+  readonly maxVcpus?: number;
+  /** Most memory (MiB) one job may ask for. @default - no ceiling beyond the operation's bounds */
+  readonly maxMemoryMiB?: number;
+}
+
+/** MAX_JOB_VCPUS / MAX_JOB_MEMORY_MIB (the names lib/client/policy/sizing.ts SIZING_ENV reads), validated. */
+export function sizingEnvironment(scope: IConstruct, limits: JobSizingLimits | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, name] of [['maxVcpus', 'MAX_JOB_VCPUS'], ['maxMemoryMiB', 'MAX_JOB_MEMORY_MIB']] as const) {
+    const v = limits?.[key];
+    if (v === undefined) continue;
+    if (!(typeof v === 'number' && Number.isFinite(v) && v > 0)) throw new Error(`[${scope.node.path}] sizingLimits.${key} (${v}) must be a number > 0`);
+    env[name] = String(v);
+  }
+  return env;
+}
+
 /** The route table as the JSON lib/client/routing.ts parses (ARNs resolved at deploy). */
 export function jobRoutesJson(scope: IConstruct, routes: JobRouteTargets): string {
   const table = Object.fromEntries(

@@ -8,7 +8,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { handlerEntry, PlatformFunction } from '../common/node-function';
 import { checkInteger, checkRange, propError } from '../common/validation';
-import { checkRouteKeys, grantJobClient, jobClientEnvironment, JobRouteTargets } from './grants';
+import { checkRouteKeys, grantJobClient, jobClientEnvironment, JobRouteTargets, JobSizingLimits, sizingEnvironment } from './grants';
+import { QuotaTable } from './quota-table';
 
 export const DEFAULT_QUEUE_BATCH_SIZE = 10;
 export const DEFAULT_QUEUE_MAX_BATCHING_WINDOW = Duration.seconds(5);
@@ -58,6 +59,16 @@ export interface QueueTriggeredJobsProps {
    * @default - none
    */
   readonly handlerEnvironment?: Record<string, string>;
+  /**
+   * The stack's ceiling on `vcpus` / `memoryMiB` a message may ask for (on top of each operation's
+   * declared bounds). @default - only the operations' bounds
+   */
+  readonly sizingLimits?: JobSizingLimits;
+  /**
+   * Per-tenant quotas (active jobs, submissions per minute): a message above them stays in the queue,
+   * hidden for the Retry-After, and is submitted later. @default - no quotas
+   */
+  readonly quota?: QuotaTable;
 }
 
 /**
@@ -124,6 +135,9 @@ export class QueueTriggeredJobs extends Construct {
       environment: {
         ...this.checkedHandlerEnvironment(props.handlerEnvironment),
         ...jobClientEnvironment(props),
+        ...sizingEnvironment(this, props.sizingLimits),
+        // With quotas, a refused message is hidden or sent again on its own queue.
+        ...(props.quota ? { ...props.quota.environment, SOURCE_QUEUE_URL: this.queue.queueUrl } : {}),
         DLQ_URL: this.deadLetterQueue.queueUrl,
         MAX_RECEIVE_COUNT: String(maxReceiveCount),
         SUBMIT_CONCURRENCY: String(submitConcurrency),
@@ -131,6 +145,13 @@ export class QueueTriggeredJobs extends Construct {
     });
     grantJobClient(this, this.submitFunction, { jobQueue: props.jobQueue, jobDefinition: props.jobDefinition, routes: props.routes, inputBucket: props.inputBucket, submit: true });
     this.deadLetterQueue.grantSendMessages(this.submitFunction);
+    if (props.quota) {
+      props.quota.grantAdmit(this.submitFunction);
+      // A message refused by a quota is hidden for its Retry-After (ChangeMessageVisibility), or re-queued
+      // with a delay before its last receive so the redrive policy never dead-letters a message that only waited.
+      this.queue.grant(this.submitFunction, 'sqs:ChangeMessageVisibility');
+      this.queue.grantSendMessages(this.submitFunction);
+    }
     this.eventSource = new lambdaEventSources.SqsEventSource(this.queue, {
       batchSize,
       maxBatchingWindow: maxBatchingWindow.toSeconds() > 0 ? maxBatchingWindow : undefined,

@@ -8,7 +8,8 @@ import { Construct, IConstruct } from 'constructs';
 import { nagResourceFindingId } from '../common/nag';
 import { handlerEntry, PlatformFunction } from '../common/node-function';
 import { checkInteger, checkRange, propError } from '../common/validation';
-import { checkRouteKeys, grantJobClient, jobClientEnvironment, JobRouteTargets } from './grants';
+import { checkRouteKeys, grantJobClient, jobClientEnvironment, JobRouteTargets, JobSizingLimits, sizingEnvironment } from './grants';
+import { QuotaTable } from './quota-table';
 
 /** How callers of the submit API authenticate. */
 export type SubmitApiAuthorization = 'IAM' | 'API_KEY';
@@ -66,6 +67,14 @@ export interface SubmitApiProps {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * The stack's ceiling on `vcpus` / `memoryMiB` a request may ask for (on top of each operation's
+   * declared bounds); the handlers read it as MAX_JOB_VCPUS / MAX_JOB_MEMORY_MIB.
+   * @default - only the operations' bounds
+   */
+  readonly sizingLimits?: JobSizingLimits;
+  /** Per-tenant quotas (active jobs, submissions per minute): POST /jobs answers 429 + Retry-After above them. @default - no quotas */
+  readonly quota?: QuotaTable;
 }
 
 /**
@@ -174,18 +183,23 @@ export class SubmitApi extends Construct {
           operationConfig: { type: apigateway.JsonSchemaType.OBJECT },
           clientToken: { type: apigateway.JsonSchemaType.STRING, maxLength: 256 },
           timeoutSeconds: { type: apigateway.JsonSchemaType.INTEGER },
+          vcpus: { type: apigateway.JsonSchemaType.NUMBER },
+          memoryMiB: { type: apigateway.JsonSchemaType.INTEGER },
         },
       },
     });
 
     const environment = jobClientEnvironment(props);
-    const fn = (fnId: string, file: string, description: string) =>
-      new PlatformFunction(this, fnId, { entry: handlerEntry(`submit-api/${file}`), description, environment, logRetention: props.logRetention });
-    this.submitFunction = fn('SubmitFunction', 'submit.ts', 'POST /jobs: validates, stages the input and submits a Batch job');
+    const fn = (fnId: string, file: string, description: string, extra: Record<string, string> = {}) =>
+      new PlatformFunction(this, fnId, { entry: handlerEntry(`submit-api/${file}`), description, environment: { ...environment, ...extra }, logRetention: props.logRetention });
+    // Only the submit function sizes and admits jobs.
+    const submitEnvironment = { ...sizingEnvironment(this, props.sizingLimits), ...(props.quota?.environment ?? {}) };
+    this.submitFunction = fn('SubmitFunction', 'submit.ts', 'POST /jobs: validates, stages the input and submits a Batch job', submitEnvironment);
     this.statusFunction = fn('StatusFunction', 'status.ts', "GET /jobs/{id}: a tenant's job status and result location");
     this.cancelFunction = fn('CancelFunction', 'cancel.ts', "DELETE /jobs/{id}: cancels a tenant's job");
     const grantProps = { jobQueue: props.jobQueue, jobDefinition: props.jobDefinition, routes: props.routes, inputBucket: props.inputBucket };
     grantJobClient(this, this.submitFunction, { ...grantProps, submit: true });
+    props.quota?.grantAdmit(this.submitFunction);
     grantJobClient(this, this.statusFunction, grantProps);
     grantJobClient(this, this.cancelFunction, { ...grantProps, terminate: true });
 

@@ -4,6 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { ClientContext, publicError } from './context';
 import { InvalidRequestError } from './errors';
 import { jobIdForToken } from './idempotency';
+import type { SizingLimits } from './policy/sizing';
 import * as lookup from './lookup';
 import * as results from './results';
 import { checkJobRoutes, JobRoutes, routedQueues } from './routing';
@@ -49,6 +50,8 @@ export class BatchJobClient {
   public readonly inputBucket: string;
   public readonly outputBucket: string;
   public readonly jobNamePrefix: string;
+  /** The stack's ceiling on `vcpus` / `memoryMiB` per job (the submit API and queue path check requests against it too). */
+  public readonly sizingLimits: SizingLimits;
   private readonly ctx: ClientContext;
 
   constructor(options: BatchJobClientOptions) {
@@ -61,6 +64,7 @@ export class BatchJobClient {
     this.inputBucket = options.inputBucket;
     this.outputBucket = options.outputBucket ?? options.inputBucket;
     this.jobNamePrefix = options.jobNamePrefix ?? DEFAULT_JOB_NAME_PREFIX;
+    this.sizingLimits = options.sizingLimits ?? {};
     if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/.test(this.jobNamePrefix)) {
       throw new InvalidRequestError('BatchJobClient: bad jobNamePrefix', [
         { field: 'jobNamePrefix', message: 'must be 1-32 letters, digits, - or _', value: this.jobNamePrefix },
@@ -87,6 +91,8 @@ export class BatchJobClient {
       lockWaitMs: options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS,
       logGroupOverride: options.logGroupName,
       retentionDaysValues: options.retentionDaysValues ?? DEFAULT_RETENTION_DAYS_VALUES,
+      sizingLimits: options.sizingLimits ?? {},
+      quota: options.quota,
       fairShare: options.fairShare !== undefined ? Promise.resolve(options.fairShare) : undefined,
       routedFairShare: new Map(),
       logGroups: new Map(),

@@ -12,6 +12,10 @@ export interface ClientConfig {
   readonly region?: string;
   readonly submitApiUrl?: string;
   readonly notificationTopicArn?: string;
+  /** DynamoDB table of the per-tenant quotas (QuotaTable). */
+  readonly quotaTable?: string;
+  /** The quota limits as JSON (QuotaTable.limitsJson). */
+  readonly quotaLimits?: string;
 }
 
 /** The CloudFormation OutputKeys the platform stack emits, and the config field each one fills. */
@@ -23,6 +27,8 @@ export const STACK_OUTPUT_KEYS = {
   OutputBucketName: 'outputBucket',
   SubmitApiUrl: 'submitApiUrl',
   NotificationTopicArn: 'notificationTopicArn',
+  QuotaTableName: 'quotaTable',
+  QuotaLimits: 'quotaLimits',
 } as const satisfies Record<string, keyof ClientConfig>;
 
 /** Environment variables batchctl reads, and the config field each one fills. */
@@ -32,6 +38,8 @@ export const CONFIG_ENV_VARS = {
   BATCH_JOB_ROUTES: 'routes',
   BATCH_INPUT_BUCKET: 'inputBucket',
   BATCH_OUTPUT_BUCKET: 'outputBucket',
+  BATCH_QUOTA_TABLE: 'quotaTable',
+  BATCH_QUOTA_LIMITS: 'quotaLimits',
   AWS_REGION: 'region',
 } as const satisfies Record<string, keyof ClientConfig>;
 

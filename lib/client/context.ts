@@ -4,6 +4,8 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { RetryStrategyV2 } from '@smithy/types';
 import { BatchClientError, InvalidRequestError, toClientError } from './errors';
 import type { JobRoutes } from './routing';
+import type { SizingLimits } from './policy/sizing';
+import type { QuotaSettings } from './quota';
 import { withRetry } from './retry';
 import { S3Location } from './types';
 
@@ -33,6 +35,10 @@ export interface ClientContext {
   readonly lockWaitMs: number;
   readonly logGroupOverride?: string;
   readonly retentionDaysValues: readonly number[];
+  /** The stack's ceiling on vcpus / memoryMiB per job. */
+  readonly sizingLimits: SizingLimits;
+  /** Per-tenant admission quotas (quota.ts), when the stack has a quota table. */
+  readonly quota?: QuotaSettings;
   /** Whether the client's queue uses fair-share scheduling (given, or looked up once; a failed lookup is not kept). */
   fairShare?: Promise<boolean>;
   /** The same for each routed queue, by queue. */

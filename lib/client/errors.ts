@@ -21,6 +21,8 @@ export const EXIT_CODES = {
   INFRASTRUCTURE: 5,
   /** The request contradicts the job's state: cancel of a finished job, result of an unfinished one, a job id that already exists. */
   CONFLICT: 6,
+  /** Refused by a per-tenant quota (active jobs or submissions per minute): retry after `retryAfterSeconds`. */
+  QUOTA: 7,
   /** Interrupted (SIGINT) while waiting. */
   INTERRUPTED: 130,
 } as const;
@@ -158,6 +160,31 @@ export class ThrottledError extends BatchClientError {
       hint: 'AWS is rate-limiting this account: lower the submit rate, or use retryMode "adaptive"',
       ...details,
     });
+  }
+}
+
+/**
+ * The tenant is at one of its quotas (quota.ts): nothing was staged or submitted. Retry after
+ * `retryAfterSeconds` (the submit API answers 429 with Retry-After; the queue path keeps the message).
+ */
+export class QuotaExceededError extends BatchClientError {
+  public readonly code = 'QUOTA_EXCEEDED';
+  public readonly exitCode = EXIT_CODES.QUOTA;
+  constructor(
+    public readonly tenantId: string | undefined,
+    public readonly limit: 'maxActiveJobs' | 'submissionsPerMinute',
+    public readonly limitValue: number,
+    public readonly retryAfterSeconds: number,
+  ) {
+    const who = tenantId === undefined ? 'requests without a tenant' : `tenant ${tenantId}`;
+    const what = limit === 'maxActiveJobs' ? `${limitValue} active jobs` : `${limitValue} submissions per minute`;
+    super(`quota exceeded: ${who} may have at most ${what}; retry after ${retryAfterSeconds} s`, {
+      hint: limit === 'maxActiveJobs' ? 'wait for a job of this tenant to finish (or cancel one)' : 'spread submissions over time',
+    });
+  }
+
+  public override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), limit: this.limit, limitValue: this.limitValue, retryAfterSeconds: this.retryAfterSeconds };
   }
 }
 

@@ -56,6 +56,10 @@ export const submitRequestSchema = z
     clientToken: z.string().min(1).max(256).optional(),
     timeoutSeconds: z.number().int().min(60, 'timeoutSeconds must be >= 60 (the Batch minimum)').optional(),
     environment: z.record(z.string(), z.string()).optional(),
+    /** vCPUs of this job (containerOverrides.resourceRequirements), within what the operation and the stack allow. */
+    vcpus: z.number({ error: 'vcpus must be a number' }).positive('vcpus must be > 0').optional(),
+    /** Memory of this job in MiB, within what the operation and the stack allow. */
+    memoryMiB: z.number({ error: 'memoryMiB must be a number' }).int('memoryMiB must be a whole number of MiB').positive('memoryMiB must be > 0').optional(),
   })
   .superRefine((req, ctx) => {
     const hasInput = req.input !== undefined;

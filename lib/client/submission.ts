@@ -5,7 +5,9 @@ import { BatchClientError, IdempotencyConflictError, InvalidRequestError, JobIdC
 import { acquireLock, jobIdForToken, releaseLock, writeSubmissionRecord } from './idempotency';
 import { findByName, findSubmitted } from './lookup';
 import { claimJobId, discardStagedInput, recordedRequestHash } from './policy/claim';
-import { requestHash, validateSubmitRequest } from './policy';
+import { operationDeclaration } from '../../containers/worker/src/operations/declarations';
+import { jobSize, requestHash, validateSubmitRequest } from './policy';
+import { admit, release } from './quota';
 import { isThrottle, withRetry } from './retry';
 import { SubmitRequest, SubmitRequestInput } from './schema';
 import { JobTarget, routeOperation } from './routing';
@@ -69,7 +71,13 @@ export async function submit(ctx: ClientContext, request: SubmitRequestInput, op
   }
   let staged = false;
   let outcomeUnknown = false;
+  let admitted = false;
   try {
+    // After the idempotency check (a repeat of a submitted job takes no slot), before anything is staged.
+    if (ctx.quota) {
+      await admit(ctx.quota, req.tenantId, jobId);
+      admitted = true;
+    }
     if (req.input !== undefined) {
       await stageInput(ctx, input, req.input, jobId, req.retentionDays, { ifNoneMatch: chosenId && !idempotent }).catch((err) => {
         throw chosenId && !idempotent && isConditionFailure(err) ? new JobIdConflictError(jobId) : err;
@@ -91,6 +99,8 @@ export async function submit(ctx: ClientContext, request: SubmitRequestInput, op
     return { jobId, batchJobId, jobName, jobArn: res.jobArn, created: true, input, output };
   } catch (err) {
     if (staged) await discardStagedInput(ctx, input, jobId, outcomeUnknown);
+    // Batch has no job: give the slot back (when it may have one, the lease stays until its terminal event or expiry).
+    if (admitted && !outcomeUnknown) await release(ctx.quota!, req.tenantId, jobId);
     // An idempotent retry looks the job up by name, so its lock can go; a chosen id stays claimed when Batch may have the job.
     if (lockHeld && (idempotent || !outcomeUnknown)) await releaseLock(ctx, jobId);
     throw err;
@@ -100,7 +110,7 @@ export async function submit(ctx: ClientContext, request: SubmitRequestInput, op
 /** The schema's checks plus the client's own retention check, reported together. */
 function validate(ctx: ClientContext, request: SubmitRequestInput): SubmitRequest {
   try {
-    const req = validateSubmitRequest(request);
+    const req = validateSubmitRequest(request, { sizingLimits: ctx.sizingLimits });
     const retention = retentionError(ctx, req.retentionDays);
     if (retention) throw new InvalidRequestError('invalid submit request', [retention]);
     return req;
@@ -141,7 +151,7 @@ function buildSubmitJob(ctx: ClientContext, target: JobTarget, req: SubmitReques
     jobName,
     jobQueue: target.jobQueue,
     jobDefinition: target.jobDefinition,
-    containerOverrides: { environment },
+    containerOverrides: { environment, ...resourceOverrides(req) },
     tags,
     shareIdentifier: req.shareIdentifier,
     schedulingPriorityOverride: req.schedulingPriority,
@@ -168,6 +178,24 @@ function buildSubmitJob(ctx: ClientContext, target: JobTarget, req: SubmitReques
     ]);
   }
   return params;
+}
+
+/**
+ * `vcpus` / `memoryMiB` of the request (already checked by the policy) as resourceRequirements; both
+ * are set when either is given (the other from the operation's placement), so a Fargate job always
+ * gets a valid pair rather than one half from the request and one from the job definition.
+ */
+function resourceOverrides(req: SubmitRequest): { resourceRequirements?: { type: 'VCPU' | 'MEMORY'; value: string }[] } {
+  if (req.vcpus === undefined && req.memoryMiB === undefined) return {};
+  const declaration = operationDeclaration(req.operation);
+  if (!declaration) return {};
+  const size = jobSize(req, declaration);
+  return {
+    resourceRequirements: [
+      { type: 'VCPU', value: String(size.vcpus) },
+      { type: 'MEMORY', value: String(size.memoryMiB) },
+    ],
+  };
 }
 
 /** Batch requires a shareIdentifier on fair-share queues and rejects one elsewhere; refuse before calling it. */

@@ -1,5 +1,7 @@
 import type { CompletionDeps } from './completion';
 import type { JobRoutes } from './routing';
+import type { SizingLimits } from './policy/sizing';
+import type { QuotaSettings } from './quota';
 import { BatchClient, JobStatus } from '@aws-sdk/client-batch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -73,6 +75,17 @@ export interface BatchJobClientOptions {
   readonly lockWaitMs?: number;
   /** Accepted `retention-days` values: those the buckets' lifecycle rules expire. @default [1, 7, 30, 90, 365] */
   readonly retentionDaysValues?: readonly number[];
+  /**
+   * The stack's ceiling on `vcpus` / `memoryMiB` of one job (the submit Lambdas read it from
+   * MAX_JOB_VCPUS / MAX_JOB_MEMORY_MIB). @default - only the bounds each operation declares
+   */
+  readonly sizingLimits?: SizingLimits;
+  /**
+   * Per-tenant admission quotas in the stack's quota table (quota.ts `quotaSettings`, or `quotaFromEnv`):
+   * submit refuses the tenant's N+1st active job or submission of the minute with QuotaExceededError.
+   * @default - no quotas
+   */
+  readonly quota?: QuotaSettings;
   /** Pause between polls of a held submit lock and of `logs({ follow })`; injected by tests. @default setTimeout */
   readonly sleep?: (ms: number) => Promise<void>;
 }

@@ -5,6 +5,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { JobRouteTargets, jobRoutesJson } from '../api/grants';
 import { QueueTriggeredJobs } from '../api/queue-triggered-jobs';
+import { QuotaTable, QuotaTableProps } from '../api/quota-table';
 import { SubmitApi } from '../api/submit-api';
 import { JobCleanup } from '../cleanup/job-cleanup';
 import { Ec2ComputeEnvironment } from '../compute/ec2-compute-environment';
@@ -28,6 +29,12 @@ export const OCR_JOB_MEMORY_MIB = 4096;
 export interface BatchPlatformStackProps extends StackProps {
   /** Stage settings (see `STAGES` in stage-config.ts). */
   readonly config: StageConfig;
+  /**
+   * Per-tenant quotas on the submit API, the queue path and (through the QuotaTableName / QuotaLimits
+   * outputs) batchctl: a QuotaTable releasing slots on the terminal events of the stack's queues.
+   * @default - no quotas
+   */
+  readonly quota?: Omit<QuotaTableProps, 'jobQueues'>;
 }
 
 /**
@@ -62,6 +69,8 @@ export class BatchPlatformStack extends Stack {
   public readonly webhook: CompletionWebhook;
   public readonly monitoring: BatchMonitoring;
   public readonly cleanup: JobCleanup;
+  /** Per-tenant quotas (only with the `quota` prop). */
+  public readonly quota?: QuotaTable;
   public readonly scheduledJobs: readonly ScheduledJob[];
   public readonly submitApi: SubmitApi;
   public readonly queueTriggeredJobs: QueueTriggeredJobs;
@@ -210,11 +219,16 @@ export class BatchPlatformStack extends Stack {
       outputBucket: this.buckets.outputBucket,
       routes: this.jobRoutes,
     };
-    this.submitApi = new SubmitApi(this, 'SubmitApi', { ...submitTarget, accessLogRetention: config.logRetention, logRetention: config.logRetention });
-    this.queueTriggeredJobs = new QueueTriggeredJobs(this, 'QueueTriggeredJobs', { ...submitTarget, logRetention: config.logRetention });
+    if (props.quota) {
+      const queues = [this.jobQueue.jobQueue, ...(this.fargateJobQueue ? [this.fargateJobQueue.jobQueue] : [])];
+      this.quota = new QuotaTable(this, 'Quota', { logRetention: config.logRetention, ...props.quota, jobQueues: queues });
+    }
+    this.submitApi = new SubmitApi(this, 'SubmitApi', { ...submitTarget, quota: this.quota, accessLogRetention: config.logRetention, logRetention: config.logRetention });
+    this.queueTriggeredJobs = new QueueTriggeredJobs(this, 'QueueTriggeredJobs', { ...submitTarget, quota: this.quota, logRetention: config.logRetention });
 
     const api = this.submitApi;
-    this.watch([this.webhook.handler, this.cleanup.function, api.submitFunction, api.statusFunction, api.cancelFunction, this.queueTriggeredJobs.submitFunction], [
+    this.watch([this.webhook.handler, this.cleanup.function, api.submitFunction, api.statusFunction, api.cancelFunction, this.queueTriggeredJobs.submitFunction, ...(this.quota ? [this.quota.releaseFunction] : [])], [
+      ...(this.quota ? [this.quota.releaseDeadLetterQueue] : []),
       this.queueTriggeredJobs.deadLetterQueue,
       this.notifications.deadLetterQueue,
       ...(this.webhook.callbackDeadLetterQueue ? [this.webhook.callbackDeadLetterQueue] : []),
@@ -246,6 +260,10 @@ export class BatchPlatformStack extends Stack {
     new CfnOutput(this, 'OutputBucketName', { value: this.buckets.outputBucket.bucketName, description: 'Staging bucket for job outputs' });
     new CfnOutput(this, 'SubmitApiUrl', { value: this.submitApi.api.url, description: 'HTTP submit API (IAM auth): POST /jobs' });
     new CfnOutput(this, 'SubmitQueueUrl', { value: this.queueTriggeredJobs.queue.queueUrl, description: 'SQS queue whose messages become jobs' });
+    if (this.quota) {
+      new CfnOutput(this, 'QuotaTableName', { value: this.quota.table.tableName, description: 'Per-tenant quota table: batchctl --stack enforces the quotas too' });
+      new CfnOutput(this, 'QuotaLimits', { value: this.quota.limitsJson, description: 'Per-tenant quota limits (JSON)' });
+    }
     new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn, description: 'SNS topic: one JSON message per job state change' });
     new CfnOutput(this, 'WebhookUrl', { value: this.webhook.baseUrl, description: 'Completion webhook (SNS HTTPS subscriber) without its secret path segment' });
     new CfnOutput(this, 'OperationsTopicArn', { value: this.monitoring.operationsTopic.topicArn, description: 'Alarm notifications' });

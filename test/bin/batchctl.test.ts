@@ -164,7 +164,7 @@ describe('exit codes (docs/submitting.md "Exit codes"), one row at a time agains
   });
 
   test('the documented table matches the code', () => {
-    expect(EXIT_CODES).toEqual({ OK: 0, JOB_FAILED: 1, USAGE: 2, NOT_FOUND: 3, TIMEOUT: 4, INFRASTRUCTURE: 5, CONFLICT: 6, INTERRUPTED: 130 });
+    expect(EXIT_CODES).toEqual({ OK: 0, JOB_FAILED: 1, USAGE: 2, NOT_FOUND: 3, TIMEOUT: 4, INFRASTRUCTURE: 5, CONFLICT: 6, QUOTA: 7, INTERRUPTED: 130 });
     const doc = fs.readFileSync(path.join(ROOT, 'docs', 'submitting.md'), 'utf8');
     for (const [name, code] of Object.entries(EXIT_CODES)) expect(doc).toMatch(new RegExp(`\\|\\s*${code}\\s*\\|\\s*\`${name}\``));
   });

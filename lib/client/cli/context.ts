@@ -1,10 +1,12 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SFNClient } from '@aws-sdk/client-sfn';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Command, InvalidArgumentError } from 'commander';
 import { BatchJobClient, BatchJobClientOptions } from '../batch-job-client';
 import { resolveClientConfig } from '../config';
 import { BatchClientError, EXIT_CODES, InvalidRequestError, toClientError } from '../errors';
+import { parseQuotaConfig, quotaSettings } from '../quota';
 import { parseJobRoutes } from '../routing';
 
 /** batchctl exit codes (documented in `batchctl --help` and docs/submitting.md "Exit codes"). */
@@ -24,6 +26,8 @@ export interface CliIo {
   readonly isTTY: boolean;
   /** Merged into every BatchJobClient the CLI builds (tests: SDK clients, retry timing). */
   readonly clientOptions?: Partial<BatchJobClientOptions>;
+  /** Used for the quota table (tests: a client pointed at a local server). */
+  readonly dynamodb?: DynamoDBClient;
   /** Used for `--stack` (tests: a client pointed at a local server). */
   readonly cloudFormation?: CloudFormationClient;
   /** Aborts a running `wait` (bin/batchctl.ts: SIGINT). */
@@ -79,6 +83,14 @@ export class CliContext {
       inputBucket: config.inputBucket!,
       outputBucket: config.outputBucket,
       region: config.region,
+      // Quotas are enforced by the SDK too, so batchctl refuses what the API and the queue refuse (exit 7).
+      quota: config.quotaTable
+        ? quotaSettings({
+          tableName: config.quotaTable,
+          config: parseQuotaConfig(config.quotaLimits, 'quota limits (BATCH_QUOTA_LIMITS or the QuotaLimits stack output)'),
+          dynamodb: this.io.dynamodb ?? new DynamoDBClient({ region: config.region }),
+        })
+        : undefined,
       ...this.io.clientOptions,
     });
   }

@@ -16,6 +16,7 @@ Exit codes (--json: errors are one JSON line {"error":{"code",...}} on stderr):
   4    timeout (wait)
   5    infrastructure: AWS or network error, credentials, region, missing bucket, throttled after retries
   6    conflict with the job's state: cancel of a finished job, result of an unfinished job, --job-id already taken, or --client-token used with another request (nothing submitted)
+  7    quota: the tenant is at its active-jobs or per-minute quota (nothing was submitted; retry after retryAfterSeconds)
   130  interrupted (Ctrl-C) while waiting
 `;
 
@@ -58,6 +59,7 @@ export async function runCli(argv: readonly string[], io: Partial<CliIo> = {}, c
     isTTY: io.isTTY ?? Boolean(process.stderr.isTTY),
     clientOptions: io.clientOptions,
     cloudFormation: io.cloudFormation,
+    dynamodb: io.dynamodb,
     signal: io.signal,
     runsClients: io.runsClients,
   });

@@ -20,9 +20,17 @@ interface SubmitOptions {
   clientToken?: string;
   jobId?: string;
   timeoutSeconds?: number;
+  vcpus?: number;
+  memory?: number;
   env: string[];
   wait?: boolean;
   timeout: number;
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a number > 0, got "${value}"`);
+  return n;
 }
 
 function collectEnv(value: string, previous: string[]): string[] {
@@ -67,6 +75,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--client-token <token>', 'idempotency token: the same token never creates a second job')
     .option('--job-id <id>', 'choose the platform job id')
     .option('--timeout-seconds <n>', 'attempt timeout (>= 60)', intArg(60))
+    .option('--vcpus <n>', "vCPUs of this job, within the operation's declared sizing (Fargate: 0.25, 0.5, 1, 2, 4, 8, 16)", positiveNumber)
+    .option('--memory <MiB>', "memory of this job in MiB, within the operation's declared sizing", intArg(1))
     .option('--env <NAME=VALUE>', 'extra container environment (repeatable)', collectEnv, [])
     .option('--wait', 'wait for the job to finish (exit 1 if it fails, 4 on timeout)')
     .option('--timeout <seconds>', 'with --wait: give up after this long', intArg(1), 3600)
@@ -86,6 +96,8 @@ export function register(program: Command, ctx: CliContext): void {
         clientToken: opts.clientToken,
         jobId: opts.jobId,
         timeoutSeconds: opts.timeoutSeconds,
+        vcpus: opts.vcpus,
+        memoryMiB: opts.memory,
       };
       if (opts.inputKey) request.inputKey = opts.inputKey;
       else if (opts.inputJson !== undefined) request.input = parseJson('--input-json', opts.inputJson);

@@ -3,9 +3,12 @@ import { declaredOperationNames, operationDeclaration } from '../../../container
 import { FieldError, InvalidRequestError } from '../errors';
 import { issuesToFieldErrors, parseSubmitRequest, SubmitRequest } from '../schema';
 import { checkEnvironment } from './environment';
+import { checkSizing, SizingLimits } from './sizing';
 import { checkCallbackUrl, checkInputKey, checkPrototypeKeys, checkTenantId, checkUserId, refused, shown } from './fields';
 
 export { CONTRACT_NAMES, neverSettable } from './environment';
+export { checkSizing, FARGATE_SIZES, jobSize, SIZING_ENV, sizingLimitsFromEnv } from './sizing';
+export type { JobSize, SizingLimits } from './sizing';
 export { MAX_ECHOED_VALUE_CHARS, tenantPrefix, TENANT_ID_PATTERN, USER_ID_PATTERN } from './fields';
 
 /**
@@ -17,8 +20,14 @@ export { MAX_ECHOED_VALUE_CHARS, tenantPrefix, TENANT_ID_PATTERN, USER_ID_PATTER
 /** OPERATION_CONFIG travels in the container overrides (8 KiB for everything): larger configs belong in the staged input. */
 export const MAX_OPERATION_CONFIG_BYTES = 4096;
 
+/** What the stack adds to the policy (the submit Lambdas read it from their environment). */
+export interface PolicyOptions {
+  /** The stack's ceiling on `vcpus` / `memoryMiB` per job. @default - only the operation's bounds */
+  readonly sizingLimits?: SizingLimits;
+}
+
 /** Every policy problem of a request that already passed the schema, plus those the raw body shows (prototype keys). */
-export function checkSubmissionPolicy(req: SubmitRequest, raw: unknown = req): FieldError[] {
+export function checkSubmissionPolicy(req: SubmitRequest, raw: unknown = req, options: PolicyOptions = {}): FieldError[] {
   const errors: FieldError[] = [];
   const body = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
   // On the raw body: a parsed copy has already lost an own `__proto__` key (assigning it sets the prototype).
@@ -30,6 +39,7 @@ export function checkSubmissionPolicy(req: SubmitRequest, raw: unknown = req): F
     return errors;
   }
   if (!errors.some((e) => e.field.startsWith('environment.'))) errors.push(...checkEnvironment(req.environment, declaration));
+  errors.push(...checkSizing(req, declaration, options.sizingLimits));
   if (req.operationConfig !== undefined && !errors.some((e) => e.field.startsWith('operationConfig'))) {
     const bytes = Buffer.byteLength(JSON.stringify(req.operationConfig));
     if (bytes > MAX_OPERATION_CONFIG_BYTES) {
@@ -55,7 +65,7 @@ export function checkSubmissionPolicy(req: SubmitRequest, raw: unknown = req): F
  * The schema, then the policy: returns the request, or throws one InvalidRequestError listing every
  * problem (field, value shown truncated, what is allowed). Nothing has been staged or submitted then.
  */
-export function validateSubmitRequest(raw: unknown): SubmitRequest {
+export function validateSubmitRequest(raw: unknown, options: PolicyOptions = {}): SubmitRequest {
   let req: SubmitRequest;
   try {
     req = parseSubmitRequest(raw);
@@ -69,7 +79,7 @@ export function validateSubmitRequest(raw: unknown): SubmitRequest {
     const fields = new Set(schema.map((e) => e.field));
     throw new InvalidRequestError('invalid submit request', [...schema, ...policy.filter((e) => !fields.has(e.field))]);
   }
-  const errors = checkSubmissionPolicy(req, raw);
+  const errors = checkSubmissionPolicy(req, raw, options);
   if (errors.length) throw new InvalidRequestError('submission refused by policy', errors);
   return req;
 }

@@ -8,6 +8,7 @@ import {
   measureConfigSchema,
   reprojectConfigSchema,
   GEO_PLACEMENTS,
+  GEO_SIZING,
   simplifyConfigSchema,
 } from './geo/declarations';
 import { DEFAULT_PLACEMENT, OCR_PLACEMENT, Placement } from './placement';
@@ -48,6 +49,17 @@ export interface OperationDeclaration {
    * @default DEFAULT_EXPECTED_DURATION_MINUTES (30)
    */
   readonly expectedDurationMinutes?: number;
+  /**
+   * The vCPU and memory a submitter may ask for per job (`vcpus` / `memoryMiB` of a submit request),
+   * inclusive bounds; the job runs with its placement's values when the request names none.
+   * @default - only the placement's own values (the operation cannot be resized per submit)
+   */
+  readonly sizing?: SizingBounds;
+}
+
+export interface SizingBounds {
+  readonly vcpus: { readonly min: number; readonly max: number };
+  readonly memoryMiB: { readonly min: number; readonly max: number };
 }
 
 /** Expected duration of an operation that declares none (half the dev stage's 60-minute job timeout). */
@@ -123,13 +135,13 @@ export const OPERATION_DECLARATIONS: ReadonlyMap<string, OperationDeclaration> =
     // One document per job (at most DEFAULT_MAX_PAGES pages): minutes, not half an hour.
     { name: 'ocr', configSchema: ocrConfigSchema, environment: { LOG_LEVEL }, placement: OCR_PLACEMENT, expectedDurationMinutes: 15 },
     // Geoprocessing (operations/geo): record operations over GeoJSON, so the chunk engine's variables.
-    { name: 'reproject', configSchema: reprojectConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.reproject },
-    { name: 'buffer', configSchema: bufferConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.buffer },
-    { name: 'simplify', configSchema: simplifyConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.simplify },
-    { name: 'clip', configSchema: clipConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.clip },
-    { name: 'measure', configSchema: measureConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.measure },
-    { name: 'stats', configSchema: geoStatsConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.stats },
-    { name: 'dissolve', configSchema: dissolveConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.dissolve },
+    { name: 'reproject', configSchema: reprojectConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.reproject, sizing: GEO_SIZING.reproject },
+    { name: 'buffer', configSchema: bufferConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.buffer, sizing: GEO_SIZING.buffer },
+    { name: 'simplify', configSchema: simplifyConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.simplify, sizing: GEO_SIZING.simplify },
+    { name: 'clip', configSchema: clipConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.clip, sizing: GEO_SIZING.clip },
+    { name: 'measure', configSchema: measureConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.measure, sizing: GEO_SIZING.measure },
+    { name: 'stats', configSchema: geoStatsConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.stats, sizing: GEO_SIZING.stats },
+    { name: 'dissolve', configSchema: dissolveConfigSchema, environment: RECORD_ENVIRONMENT, placement: GEO_PLACEMENTS.dissolve, sizing: GEO_SIZING.dissolve },
   ] as OperationDeclaration[]).map((d: OperationDeclaration): [string, OperationDeclaration] => [d.name, d]),
 );
 

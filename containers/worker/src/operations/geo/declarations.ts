@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { SizingBounds } from '../declarations';
 import type { Placement } from '../placement';
 
 /** Where each geo operation runs by default (operations/placement.ts); the submit paths read it. */
@@ -13,6 +14,15 @@ export const GEO_PLACEMENTS = {
   // Holds one unioned geometry per property value.
   dissolve: { runsOn: 'EC2', vcpus: 2, memoryMiB: 8192, image: 'worker' },
 } as const satisfies Record<string, Placement>;
+
+/**
+ * What a submitter may ask per job (`vcpus` / `memoryMiB`): from the placement's memory (what the
+ * operation is known to need) up to 16 vCPU / 64 GiB, so a large input can get a larger job without
+ * a new job definition; the stack's own ceiling (SubmitApi/QueueTriggeredJobs `sizingLimits`) applies too.
+ */
+export const GEO_SIZING: Record<keyof typeof GEO_PLACEMENTS, SizingBounds> = Object.fromEntries(
+  Object.entries(GEO_PLACEMENTS).map(([name, p]) => [name, { vcpus: { min: 1, max: 16 }, memoryMiB: { min: p.memoryMiB, max: 65536 } }]),
+) as Record<keyof typeof GEO_PLACEMENTS, SizingBounds>;
 
 /**
  * Config schemas of the geoprocessing operations (see operations/declarations.ts for why schemas live
