@@ -17,6 +17,7 @@ import { CompletionWebhook } from '../notifications/completion-webhook';
 import { JobNotifications } from '../notifications/job-notifications';
 import { BatchJobQueue } from '../queue/batch-job-queue';
 import { StagingBuckets } from '../storage/staging-buckets';
+import { ChunkJobDefinition } from '../workflow/chunk-job-definition';
 import { StageConfig } from './stage-config';
 
 /** The ocr job's size: Fargate 2 vCPU / 4 GiB, as the ocr operation's placement declares. */
@@ -42,6 +43,8 @@ export class BatchPlatformStack extends Stack {
   public readonly computeEnvironments: readonly Ec2ComputeEnvironment[];
   public readonly jobQueue: BatchJobQueue;
   public readonly jobDefinition: WorkerJobDefinition;
+  /** The chunked workflow's Batch chunk jobs: EC2, the stage's chunk size, WORKER_THREADS = its vCPUs. */
+  public readonly chunkJobDefinition: ChunkJobDefinition;
   public readonly fargateComputeEnvironments: readonly FargateComputeEnvironment[];
   public readonly fargateJobQueue?: BatchJobQueue;
   public readonly fargateJobDefinition?: WorkerJobDefinition;
@@ -106,6 +109,14 @@ export class BatchPlatformStack extends Stack {
       logRetention: config.logRetention,
     };
     this.jobDefinition = new WorkerJobDefinition(this, 'WorkerJob', { ...jobIo, platform: 'EC2' });
+    if (config.chunkJob.vCpus > config.maxvCpus) {
+      throw new Error(`[${this.node.path}] chunkJob.vCpus (${config.chunkJob.vCpus}) is larger than maxvCpus; allowed: at most maxvCpus (${config.maxvCpus})`);
+    }
+    this.chunkJobDefinition = new ChunkJobDefinition(this, 'ChunkJob', {
+      ...jobIo,
+      vCpus: config.chunkJob.vCpus,
+      memory: Size.mebibytes(config.chunkJob.memoryMiB),
+    });
 
     this.fargateComputeEnvironments = config.fargate
       ? [
@@ -140,6 +151,7 @@ export class BatchPlatformStack extends Stack {
     const queues = [this.jobQueue.jobQueue, ...(this.fargateJobQueue ? [this.fargateJobQueue.jobQueue] : [])];
     const definitions = [
       this.jobDefinition.jobDefinition,
+      this.chunkJobDefinition.jobDefinition,
       ...(this.fargateJobDefinition ? [this.fargateJobDefinition.jobDefinition] : []),
       ...(this.ocrJobDefinition ? [this.ocrJobDefinition.jobDefinition] : []),
     ];
@@ -211,6 +223,10 @@ export class BatchPlatformStack extends Stack {
   private addOutputs(): void {
     new CfnOutput(this, 'JobQueueArn', { value: this.jobQueue.jobQueue.jobQueueArn, description: 'EC2 (Spot first) job queue' });
     new CfnOutput(this, 'JobDefinitionArn', { value: this.jobDefinition.jobDefinition.jobDefinitionArn, description: 'Worker job definition (EC2)' });
+    new CfnOutput(this, 'ChunkJobDefinitionArn', {
+      value: this.chunkJobDefinition.jobDefinition.jobDefinitionArn,
+      description: `Chunked workflow's Batch chunk jobs (${this.chunkJobDefinition.vCpus} vCPU, WORKER_THREADS=${this.chunkJobDefinition.vCpus})`,
+    });
     if (this.fargateJobQueue && this.fargateJobDefinition) {
       new CfnOutput(this, 'FargateJobQueueArn', { value: this.fargateJobQueue.jobQueue.jobQueueArn, description: 'Fargate (Spot first) job queue' });
       new CfnOutput(this, 'FargateJobDefinitionArn', { value: this.fargateJobDefinition.jobDefinition.jobDefinitionArn, description: 'Worker job definition (Fargate)' });

@@ -13,8 +13,13 @@ export type StageName = (typeof STAGE_NAMES)[number];
  */
 export interface StageConfig {
   readonly stage: StageName;
-  /** Upper bound of the Spot (and On-Demand) compute environments. */
+  /**
+   * Upper bound of the Spot (and On-Demand) compute environments: with 4-vCPU chunk jobs, 256 runs 64
+   * chunks at once (the seed's figure; the workflow's Map concurrency is 50).
+   */
   readonly maxvCpus: number;
+  /** Size of the chunked workflow's Batch chunk jobs (ChunkJobDefinition); WORKER_THREADS follows vCpus. */
+  readonly chunkJob: ChunkJobStageConfig;
   /** Spot first with On-Demand fallback (`true`), or On-Demand only (`false`). */
   readonly useSpot: boolean;
   /** Also create a Fargate (Spot) queue for small jobs that must start fast. */
@@ -48,6 +53,12 @@ export interface StageConfig {
   readonly egress?: NatGatewayMode;
   /** The photo-bundles workload (`PhotoBundles-<stage>`); absent: not deployed in this stage. */
   readonly photoBundles?: PhotoBundlesStageConfig;
+}
+
+/** One Batch chunk job of the chunked workflow (see docs/chunked-processing.md, "Sizing"). */
+export interface ChunkJobStageConfig {
+  readonly vCpus: number;
+  readonly memoryMiB: number;
 }
 
 /** The photo-bundles workload of a stage (see docs/workloads/photo-bundles.md). */
@@ -84,7 +95,9 @@ export interface ScheduledJobConfig {
 export const STAGES: Record<StageName, StageConfig> = {
   dev: {
     stage: 'dev',
+    // dev: 16 chunk jobs at once at most, so a mistaken run cannot buy 256 vCPUs.
     maxvCpus: 64,
+    chunkJob: { vCpus: 4, memoryMiB: 8192 },
     useSpot: true,
     fargate: true,
     natGateways: 0,
@@ -103,6 +116,7 @@ export const STAGES: Record<StageName, StageConfig> = {
   prod: {
     stage: 'prod',
     maxvCpus: 256,
+    chunkJob: { vCpus: 4, memoryMiB: 8192 },
     useSpot: true,
     fargate: true,
     natGateways: 0,
