@@ -1,5 +1,6 @@
 import { CfnOutput, Duration, Size, Stack, StackProps, TimeZone } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -18,6 +19,7 @@ import { JobNotifications } from '../notifications/job-notifications';
 import { BatchJobQueue } from '../queue/batch-job-queue';
 import { StagingBuckets } from '../storage/staging-buckets';
 import { ChunkJobDefinition } from '../workflow/chunk-job-definition';
+import { INPUT_REQUEST_METRICS_ID, RUNS_REQUEST_METRICS_ID } from '../workflow/workflow-dashboard';
 import { StageConfig } from './stage-config';
 
 /** The ocr job's size: Fargate 2 vCPU / 4 GiB, as the ocr operation's placement declares. */
@@ -85,6 +87,14 @@ export class BatchPlatformStack extends Stack {
       removalPolicy: config.removalPolicy,
       autoDeleteObjects: false,
     });
+
+    // S3 publishes request metrics only for a metrics configuration: the workflow dashboard reads these two.
+    for (const [bucket, id, prefix] of [
+      [this.buckets.outputBucket, RUNS_REQUEST_METRICS_ID, 'runs/'],
+      [this.buckets.inputBucket, INPUT_REQUEST_METRICS_ID, undefined],
+    ] as const) {
+      if (bucket instanceof s3.Bucket) bucket.addMetric({ id, prefix });
+    }
 
     // Spot first, On-Demand as the fallback the queue turns to when Spot has no capacity.
     this.computeEnvironments = [
