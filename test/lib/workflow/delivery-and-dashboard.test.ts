@@ -60,12 +60,12 @@ describe('delivery targets', () => {
   });
 
   test('a failed target ends the execution DeliveryFailed after all targets were tried; otherwise the run status decides', () => {
-    expect(definition.States.CheckDeliveries).toMatchObject({ Parameters: { 'failed.$': "$.delivery[?(@.status == 'FAILED')]" }, Next: 'AnyDeliveryFailed' });
+    expect(definition.States.CheckDeliveries).toMatchObject({ Parameters: { 'anyFailed.$': "States.ArrayContains($.delivery[*].status, 'FAILED')" }, Next: 'AnyDeliveryFailed' });
     expect(definition.States.AnyDeliveryFailed).toMatchObject({
-      Choices: [{ Variable: '$.deliveryFailures.failed[0]', IsPresent: true, Next: 'DeliveryFailed' }],
+      Choices: [{ Variable: '$.deliveryCheck.anyFailed', BooleanEquals: true, Next: 'DeliveryFailed' }],
       Default: 'CheckRunStatus',
     });
-    expect(definition.States.DeliveryFailed).toMatchObject({ Type: 'Fail', Error: 'DeliveryFailed', CausePath: 'States.JsonToString($.deliveryFailures.failed)' });
+    expect(definition.States.DeliveryFailed).toMatchObject({ Type: 'Fail', Error: 'DeliveryFailed' });
   });
 
   test('the Kafka target gets the run message unchanged, from a Lambda in the VPC with the brokers and topic in its environment', () => {
