@@ -41,6 +41,12 @@ export type { ScheduledJobProps } from './jobs/scheduled-job';
 export { ChunkedProcessingWorkflow, STATE_NAMES as CHUNKED_STATE_NAMES, RUN_EVENT_SOURCE, RUN_EVENT_DETAIL_TYPE } from './workflow/chunked-processing-workflow';
 export type { ChunkedProcessingWorkflowProps } from './workflow/chunked-processing-workflow';
 export { ChunkedProcessingStack } from './workflow/chunked-processing-stack';
+export { ChunkJobDefinition, DEFAULT_CHUNK_JOB_VCPUS, DEFAULT_CHUNK_JOB_MEMORY } from './workflow/chunk-job-definition';
+export type { ChunkJobDefinitionProps } from './workflow/chunk-job-definition';
+export { DeliveryTargets, DELIVERY_MESSAGE_SCHEMA_VERSION } from './workflow/delivery-targets';
+export type { DeliveryTarget, SqsDeliveryTarget, EventBridgeDeliveryTarget, KafkaDeliveryTarget } from './workflow/delivery-targets';
+export { WorkflowDashboard } from './workflow/workflow-dashboard';
+export type { WorkflowDashboardProps } from './workflow/workflow-dashboard';
 export type { ChunkedProcessingStackProps, ChunkedProcessingSettings } from './workflow/chunked-processing-stack';
 
 // Stacks and stages

@@ -2,6 +2,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { CfnResource, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -46,6 +47,12 @@ export interface PlatformFunctionProps {
   readonly logRemovalPolicy?: RemovalPolicy;
   /** @default - no reserved concurrency */
   readonly reservedConcurrentExecutions?: number;
+  /** VPC to run in (e.g. to reach Amazon MSK brokers). @default - not in a VPC */
+  readonly vpc?: ec2.IVpc;
+  /** @default - the VPC's private subnets */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /** @default - a new security group with all outbound allowed */
+  readonly securityGroups?: ec2.ISecurityGroup[];
 }
 
 /**
@@ -72,6 +79,9 @@ export class PlatformFunction extends nodejs.NodejsFunction {
       tracing: lambda.Tracing.ACTIVE,
       logGroup,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      vpc: props.vpc,
+      vpcSubnets: props.vpc ? props.vpcSubnets : undefined,
+      securityGroups: props.vpc ? props.securityGroups : undefined,
       ...bundlingRoot(),
       bundling: {
         minify: true,
@@ -97,6 +107,12 @@ export class PlatformFunction extends nodejs.NodejsFunction {
       id: 'AwsSolutions-L1',
       reason: 'Runtime chosen once for the whole library (lib/common/node-function.ts): Node.js 22, the LTS the handlers and the worker engine are built and tested for.',
     });
+    if (this.role && this.isBoundToVpc) {
+      Validations.of(this.role).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+        reason: 'AWS-managed VPC execution policy (network interfaces of a function in a VPC); kept managed so AWS maintains it.',
+      });
+    }
     if (this.role) {
       Validations.of(this.role).acknowledge({
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',

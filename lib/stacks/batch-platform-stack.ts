@@ -1,5 +1,6 @@
 import { CfnOutput, Duration, Size, Stack, StackProps, TimeZone } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -20,6 +21,8 @@ import { JobNotifications } from '../notifications/job-notifications';
 import { BatchJobQueue } from '../queue/batch-job-queue';
 import { StagingBuckets } from '../storage/staging-buckets';
 import { expectedOperationDurations } from './operation-durations';
+import { ChunkJobDefinition } from '../workflow/chunk-job-definition';
+import { INPUT_REQUEST_METRICS_ID, RUNS_REQUEST_METRICS_ID } from '../workflow/workflow-dashboard';
 import { StageConfig } from './stage-config';
 
 /** The ocr job's size: Fargate 2 vCPU / 4 GiB, as the ocr operation's placement declares. */
@@ -55,6 +58,8 @@ export class BatchPlatformStack extends Stack {
   public readonly workerImage: WorkerImage;
   /** The Dockerfile's `ocr` target in its own ECR repository (only with a Fargate queue). */
   public readonly ocrImage?: WorkerImage;
+  /** The chunked workflow's Batch chunk jobs: EC2, the stage's chunk size, WORKER_THREADS = its vCPUs. */
+  public readonly chunkJobDefinition: ChunkJobDefinition;
   public readonly fargateComputeEnvironments: readonly FargateComputeEnvironment[];
   public readonly fargateJobQueue?: BatchJobQueue;
   public readonly fargateJobDefinition?: WorkerJobDefinition;
@@ -99,6 +104,14 @@ export class BatchPlatformStack extends Stack {
       objectRetentionDays: config.retentionDays,
     });
 
+    // S3 publishes request metrics only for a metrics configuration: the workflow dashboard reads these two.
+    for (const [bucket, id, prefix] of [
+      [this.buckets.outputBucket, RUNS_REQUEST_METRICS_ID, 'runs/'],
+      [this.buckets.inputBucket, INPUT_REQUEST_METRICS_ID, undefined],
+    ] as const) {
+      if (bucket instanceof s3.Bucket) bucket.addMetric({ id, prefix });
+    }
+
     // Spot first, On-Demand as the fallback the queue turns to when Spot has no capacity.
     this.computeEnvironments = [
       ...(config.useSpot ? [new Ec2ComputeEnvironment(this, 'SpotCompute', { ...placement, capacity: 'SPOT', maxvCpus: config.maxvCpus })] : []),
@@ -128,6 +141,15 @@ export class BatchPlatformStack extends Stack {
     const images = { removalPolicy: config.removalPolicy, keptImages: config.keptImages };
     this.workerImage = new WorkerImage(this, 'WorkerImage', images);
     this.jobDefinition = new WorkerJobDefinition(this, 'WorkerJob', { ...jobIo, platform: 'EC2', workerImage: this.workerImage });
+    if (config.chunkJob.vCpus > config.maxvCpus) {
+      throw new Error(`[${this.node.path}] chunkJob.vCpus (${config.chunkJob.vCpus}) is larger than maxvCpus; allowed: at most maxvCpus (${config.maxvCpus})`);
+    }
+    this.chunkJobDefinition = new ChunkJobDefinition(this, 'ChunkJob', {
+      ...jobIo,
+      workerImage: this.workerImage,
+      vCpus: config.chunkJob.vCpus,
+      memory: Size.mebibytes(config.chunkJob.memoryMiB),
+    });
 
     this.fargateComputeEnvironments = config.fargate
       ? [
@@ -163,6 +185,7 @@ export class BatchPlatformStack extends Stack {
     const queues = [this.jobQueue.jobQueue, ...(this.fargateJobQueue ? [this.fargateJobQueue.jobQueue] : [])];
     const definitions = [
       this.jobDefinition.jobDefinition,
+      this.chunkJobDefinition.jobDefinition,
       ...(this.fargateJobDefinition ? [this.fargateJobDefinition.jobDefinition] : []),
       ...(this.ocrJobDefinition ? [this.ocrJobDefinition.jobDefinition] : []),
     ];
@@ -249,6 +272,10 @@ export class BatchPlatformStack extends Stack {
   private addOutputs(): void {
     new CfnOutput(this, 'JobQueueArn', { value: this.jobQueue.jobQueue.jobQueueArn, description: 'EC2 (Spot first) job queue' });
     new CfnOutput(this, 'JobDefinitionArn', { value: this.jobDefinition.jobDefinition.jobDefinitionArn, description: 'Worker job definition (EC2)' });
+    new CfnOutput(this, 'ChunkJobDefinitionArn', {
+      value: this.chunkJobDefinition.jobDefinition.jobDefinitionArn,
+      description: `Chunked workflow's Batch chunk jobs (${this.chunkJobDefinition.vCpus} vCPU, WORKER_THREADS=${this.chunkJobDefinition.vCpus})`,
+    });
     if (this.fargateJobQueue && this.fargateJobDefinition) {
       new CfnOutput(this, 'FargateJobQueueArn', { value: this.fargateJobQueue.jobQueue.jobQueueArn, description: 'Fargate (Spot first) job queue' });
       new CfnOutput(this, 'FargateJobDefinitionArn', { value: this.fargateJobDefinition.jobDefinition.jobDefinitionArn, description: 'Worker job definition (Fargate)' });

@@ -33,7 +33,7 @@ export function addPlatformStacks(app: App, config: StageConfig): PlatformStacks
     description: `cdk-batch-platform: chunked processing workflow (${config.stage})`,
     stage: config,
     jobQueue: platform.jobQueue.jobQueue,
-    jobDefinition: platform.jobDefinition.jobDefinition,
+    jobDefinition: platform.chunkJobDefinition.jobDefinition,
     bucket: platform.buckets.outputBucket,
     inputBuckets: [platform.buckets.inputBucket],
     alarmTopic: platform.monitoring.operationsTopic,

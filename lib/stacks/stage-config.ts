@@ -13,8 +13,13 @@ export type StageName = (typeof STAGE_NAMES)[number];
  */
 export interface StageConfig {
   readonly stage: StageName;
-  /** Upper bound of the Spot (and On-Demand) compute environments. */
+  /**
+   * Upper bound of the Spot (and On-Demand) compute environments: with 4-vCPU chunk jobs, 256 runs 64
+   * chunks at once (the seed's figure; the workflow's Map concurrency is 50).
+   */
   readonly maxvCpus: number;
+  /** Size of the chunked workflow's Batch chunk jobs (ChunkJobDefinition); WORKER_THREADS follows vCpus. */
+  readonly chunkJob: ChunkJobStageConfig;
   /** Spot first with On-Demand fallback (`true`), or On-Demand only (`false`). */
   readonly useSpot: boolean;
   /** Also create a Fargate (Spot) queue for small jobs that must start fast. */
@@ -84,6 +89,12 @@ export interface OcrApiStageConfig {
   readonly corsAllowedOrigins?: readonly string[];
 }
 
+/** One Batch chunk job of the chunked workflow (see docs/chunked-processing.md, "Sizing"). */
+export interface ChunkJobStageConfig {
+  readonly vCpus: number;
+  readonly memoryMiB: number;
+}
+
 /** The photo-bundles workload of a stage (see docs/workloads/photo-bundles.md). */
 export interface PhotoBundlesStageConfig {
   /** The R2 bucket the ZIPs go to; the R2 endpoint is a deploy-time parameter (R2Endpoint). */
@@ -118,7 +129,9 @@ export interface ScheduledJobConfig {
 export const STAGES: Record<StageName, StageConfig> = {
   dev: {
     stage: 'dev',
+    // dev: 16 chunk jobs at once at most, so a mistaken run cannot buy 256 vCPUs.
     maxvCpus: 64,
+    chunkJob: { vCpus: 4, memoryMiB: 8192 },
     useSpot: true,
     fargate: true,
     natGateways: 0,
@@ -143,6 +156,7 @@ export const STAGES: Record<StageName, StageConfig> = {
   prod: {
     stage: 'prod',
     maxvCpus: 256,
+    chunkJob: { vCpus: 4, memoryMiB: 8192 },
     useSpot: true,
     fargate: true,
     natGateways: 0,

@@ -7,6 +7,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { StageConfig } from '../stacks/stage-config';
 import { ChunkedProcessingWorkflow, ChunkedProcessingWorkflowProps } from './chunked-processing-workflow';
+import { WorkflowDashboard } from './workflow-dashboard';
 
 /** Workflow settings a stage may change; the rest comes from the platform stack and the stage. */
 export type ChunkedProcessingSettings = Omit<ChunkedProcessingWorkflowProps, 'jobQueue' | 'jobDefinition' | 'bucket' | 'inputBuckets'>;
@@ -36,11 +37,18 @@ export interface ChunkedProcessingStackProps extends StackProps {
    * @default - no alarms
    */
   readonly alarmTopic?: sns.ITopic;
+  /**
+   * Name of the workflow dashboard.
+   * @default - `ChunkedProcessing-<stage>`
+   */
+  readonly dashboardName?: string;
 }
 
 /** `ChunkedProcessing-<stage>`: the chunked processing workflow of one stage, in its own stack. */
 export class ChunkedProcessingStack extends Stack {
   public readonly workflow: ChunkedProcessingWorkflow;
+  /** The workflow dashboard (docs/chunked-processing.md, "Dashboard"). */
+  public readonly dashboard: WorkflowDashboard;
   /** Alarms on the workflow (empty without `alarmTopic`). */
   public readonly alarms: cloudwatch.Alarm[] = [];
 
@@ -61,9 +69,18 @@ export class ChunkedProcessingStack extends Stack {
       value: this.workflow.stateMachine.stateMachineArn,
       description: 'Start a run: aws stepfunctions start-execution --state-machine-arn <this> --input \'{"bucket":...,"key":...,"operation":...}\'',
     });
-    new CfnOutput(this, 'SummaryQueueUrl', {
-      value: this.workflow.summaryQueue.queueUrl,
-      description: 'Every run summary (runId, status, counts, failed chunks, result location)',
+    if (this.workflow.summaryQueue) {
+      new CfnOutput(this, 'SummaryQueueUrl', {
+        value: this.workflow.summaryQueue.queueUrl,
+        description: 'Every run summary (runId, status, counts, failed chunks, result location)',
+      });
+    }
+    this.dashboard = new WorkflowDashboard(this, 'Dashboard', {
+      workflow: this.workflow,
+      bucket: props.bucket,
+      inputBucket: props.inputBuckets?.[0],
+      jobQueue: props.jobQueue,
+      dashboardName: props.dashboardName,
     });
   }
 
@@ -92,6 +109,7 @@ export class ChunkedProcessingStack extends Stack {
       ['PlannerErrors', w.plannerFunction],
       ['ChunkErrors', w.chunkFunction],
       ['AggregateErrors', w.aggregateFunction],
+      ...w.kafkaDeliveryFunctions.map((fn, i) => [`KafkaDelivery${i + 1}Errors`, fn] as const),
     ] as const) {
       alarm(`${id}Alarm`, fn.metricErrors({ period, statistic: 'Sum' }), `${id.replace('Errors', '')} Lambda of the chunked workflow reported errors`);
     }

@@ -12,6 +12,7 @@ import { handlerEntry, PlatformFunction } from '../common/node-function';
 import { checkInteger, checkRange } from '../common/validation';
 import { jobDefinitionNameOf } from '../common/job-definition-name';
 import { nagResourceFindingId } from '../common/nag';
+import { DeliveryTarget, mskTopicArn, validateDeliveryTargets } from './delivery-targets';
 
 /** Distributed Map child executions at once (the seed's 50 concurrent chunks). */
 export const DEFAULT_MAX_CONCURRENCY = 50;
@@ -69,6 +70,10 @@ export const STATE_NAMES = {
   deliver: 'DeliverSummary',
   sendSqs: 'SendSummaryToQueue',
   putEvent: 'PutSummaryEvent',
+  sendKafka: 'SendSummaryToKafka',
+  checkDeliveries: 'CheckDeliveries',
+  anyDeliveryFailed: 'AnyDeliveryFailed',
+  deliveryFailed: 'DeliveryFailed',
   checkStatus: 'CheckRunStatus',
   failed: 'RunFailed',
   succeeded: 'RunFinished',
@@ -118,15 +123,23 @@ export interface ChunkedProcessingWorkflowProps {
    */
   readonly chunkFunctionMemorySize?: number;
   /**
-   * Queue that receives every run summary.
+   * Queue that receives every run summary (shorthand for the default targets; not with `deliveryTargets`).
    * @default - an SQS queue (SSE, SSL only) with a dead-letter queue
    */
   readonly summaryQueue?: sqs.IQueue;
   /**
-   * Bus that receives the run-finished event.
+   * Bus that receives the run-finished event (shorthand for the default targets; not with `deliveryTargets`).
    * @default - the account's default event bus
    */
   readonly eventBus?: events.IEventBus;
+  /**
+   * Where every run's message (the summary, `schemaVersion: 1`) goes: SQS queues, EventBridge buses and
+   * Amazon MSK topics (`DeliveryTargets.sqs() / .eventBridge() / .kafka({...})`), 1-10 targets. All targets
+   * are tried; one that fails is recorded and the execution then ends `DeliveryFailed` (the run's summary
+   * and result in S3 stay as they are).
+   * @default - [the summary queue, the default event bus]
+   */
+  readonly deliveryTargets?: DeliveryTarget[];
   /**
    * Retry of a chunk's application errors (a failed Batch job, a chunk Lambda error such as too many
    * rejects), in the state machine's Retry on both chunk tasks, with full jitter. Infrastructure
@@ -178,14 +191,20 @@ export class ChunkedProcessingWorkflow extends Construct {
   public readonly plannerFunction: PlatformFunction;
   public readonly chunkFunction: PlatformFunction;
   public readonly aggregateFunction: PlatformFunction;
-  public readonly summaryQueue: sqs.IQueue;
+  /** The queue of the first SQS delivery target (the workflow's own unless one was given); none without an SQS target. */
+  public readonly summaryQueue?: sqs.IQueue;
+  /** One delivery Lambda per Kafka target, in the order of the targets. */
+  public readonly kafkaDeliveryFunctions: PlatformFunction[] = [];
   /** The dead-letter queue of the summary queue this construct created, if it created one. */
   public readonly summaryDeadLetterQueue?: sqs.Queue;
   public readonly eventBus?: events.IEventBus;
   public readonly processChunks: sfn.DistributedMap;
 
+  private readonly props: ChunkedProcessingWorkflowProps;
+
   constructor(scope: Construct, id: string, props: ChunkedProcessingWorkflowProps) {
     super(scope, id);
+    this.props = props;
     const maxConcurrency = props.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
     const tolerated = props.toleratedFailurePercentage ?? DEFAULT_TOLERATED_FAILURE_PERCENTAGE;
     const lambdaMaxRecords = props.lambdaMaxRecords ?? DEFAULT_LAMBDA_MAX_RECORDS;
@@ -290,9 +309,18 @@ export class ChunkedProcessingWorkflow extends Construct {
     // A run that did not succeed gets fingerprints of its finished chunks' input bytes (retry proof).
     readInputs(this.aggregateFunction);
 
-    if (props.summaryQueue) {
-      this.summaryQueue = props.summaryQueue;
-    } else {
+    if (props.deliveryTargets && (props.summaryQueue || props.eventBus)) {
+      throw new Error(`[${this.node.path}] summaryQueue/eventBus (set) cannot be combined with deliveryTargets; allowed: one of them (list the queue and bus as targets)`);
+    }
+    const targets: DeliveryTarget[] = props.deliveryTargets ?? [
+      { type: 'sqs', queue: props.summaryQueue },
+      { type: 'eventbridge', eventBus: props.eventBus },
+    ];
+    validateDeliveryTargets(this, targets);
+    const firstSqs = targets.find((t) => t.type === 'sqs');
+    if (firstSqs?.type === 'sqs' && firstSqs.queue) {
+      this.summaryQueue = firstSqs.queue;
+    } else if (targets.some((t) => t.type === 'sqs' && !t.queue)) {
       this.summaryDeadLetterQueue = new sqs.Queue(this, 'SummaryDeadLetterQueue', {
         encryption: sqs.QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
@@ -307,7 +335,7 @@ export class ChunkedProcessingWorkflow extends Construct {
         removalPolicy,
       });
     }
-    this.eventBus = props.eventBus;
+    this.eventBus = targets.find((t): t is Extract<DeliveryTarget, { type: 'eventbridge' }> => t.type === 'eventbridge')?.eventBus;
 
     // ---- the per-chunk item processor ----
     const lambdaChunk = new tasks.LambdaInvoke(this, STATE_NAMES.lambdaChunk, {
@@ -509,32 +537,72 @@ export class ChunkedProcessingWorkflow extends Construct {
     });
     for (const t of [validate, plan, aggregate]) t.addCatch(failureSummary, { errors: ['States.ALL'], resultPath: '$.error' });
 
-    const sendSqs = new tasks.SqsSendMessage(this, STATE_NAMES.sendSqs, {
-      queue: this.summaryQueue,
-      messageBody: sfn.TaskInput.fromJsonPathAt('$'),
+    const deliver = new sfn.Parallel(this, STATE_NAMES.deliver, {
+      resultPath: '$.delivery',
+      comment: 'The run message to every delivery target; a target that fails is recorded, the others still get it',
     });
-    const putEvent = new tasks.EventBridgePutEvents(this, STATE_NAMES.putEvent, {
-      entries: [
-        {
-          detail: sfn.TaskInput.fromJsonPathAt('$'),
-          detailType: RUN_EVENT_DETAIL_TYPE,
-          source: RUN_EVENT_SOURCE,
-          eventBus: props.eventBus,
-        },
-      ],
+    const counts: Record<string, number> = {};
+    const stateName = (base: string): string => {
+      counts[base] = (counts[base] ?? 0) + 1;
+      return counts[base] === 1 ? base : `${base}${counts[base]}`;
+    };
+    for (const target of targets) {
+      let task: sfn.TaskStateBase;
+      let name: string;
+      if (target.type === 'sqs') {
+        name = stateName(STATE_NAMES.sendSqs);
+        task = new tasks.SqsSendMessage(this, name, {
+          queue: target.queue ?? this.summaryQueue!,
+          messageBody: sfn.TaskInput.fromJsonPathAt('$'),
+          resultSelector: { target: name, status: 'DELIVERED', 'messageId.$': '$.MessageId' },
+        });
+      } else if (target.type === 'eventbridge') {
+        name = stateName(STATE_NAMES.putEvent);
+        task = new tasks.EventBridgePutEvents(this, name, {
+          entries: [{ detail: sfn.TaskInput.fromJsonPathAt('$'), detailType: RUN_EVENT_DETAIL_TYPE, source: RUN_EVENT_SOURCE, eventBus: target.eventBus }],
+          resultSelector: { target: name, status: 'DELIVERED', 'failedEntryCount.$': '$.FailedEntryCount' },
+        });
+      } else {
+        name = stateName(STATE_NAMES.sendKafka);
+        const fn = this.kafkaFunction(name, target, fnDefaults, runsArn);
+        task = new tasks.LambdaInvoke(this, name, {
+          lambdaFunction: fn,
+          payload: sfn.TaskInput.fromObject({ message: sfn.JsonPath.entirePayload }),
+          resultSelector: { target: name, 'status.$': '$.Payload.status', 'partition.$': '$.Payload.partition', 'offset.$': '$.Payload.offset' },
+          comment: `Produces the run message to Kafka topic ${target.topic} (MSK, IAM auth), key = run id`,
+        });
+        task.addRetry({ errors: ['Lambda.TooManyRequestsException', 'KafkaDeliveryFailed'], interval: Duration.seconds(5), backoffRate: 2, maxAttempts: 2, jitterStrategy: sfn.JitterType.FULL });
+      }
+      const failed = new sfn.Pass(this, `${name}Failed`, {
+        parameters: { target: name, status: 'FAILED', 'error.$': '$.failure.Error', 'cause.$': '$.failure.Cause' },
+      });
+      task.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.failure' });
+      deliver.branch(task);
+    }
+    const checkDeliveries = new sfn.Pass(this, STATE_NAMES.checkDeliveries, {
+      parameters: { 'anyFailed.$': "States.ArrayContains($.delivery[*].status, 'FAILED')" },
+      resultPath: '$.deliveryCheck',
     });
-    const deliver = new sfn.Parallel(this, STATE_NAMES.deliver, { resultPath: sfn.JsonPath.DISCARD })
-      .branch(sendSqs)
-      .branch(putEvent);
     const checkStatus = new sfn.Choice(this, STATE_NAMES.checkStatus)
       .when(
         sfn.Condition.stringEquals('$.status', 'FAILED'),
-        new sfn.Fail(this, STATE_NAMES.failed, { error: 'RunFailed', cause: 'The run failed; its summary went to the summary queue and EventBridge' }),
+        new sfn.Fail(this, STATE_NAMES.failed, { error: 'RunFailed', cause: 'The run failed; its summary went to the delivery targets' }),
       )
       .otherwise(new sfn.Succeed(this, STATE_NAMES.succeeded));
+    const anyDeliveryFailed = new sfn.Choice(this, STATE_NAMES.anyDeliveryFailed)
+      .when(
+        sfn.Condition.booleanEquals('$.deliveryCheck.anyFailed', true),
+        new sfn.Fail(this, STATE_NAMES.deliveryFailed, {
+          error: 'DeliveryFailed',
+          cause: 'A delivery target failed (the others were tried); its error is in the DeliverSummary output ($.delivery, status FAILED) '
+            + 'and, for Kafka, in runs/{runId}/deliveries/. The run summary and result in S3 are unchanged.',
+        }),
+      )
+      .otherwise(checkStatus);
+    deliver.next(checkDeliveries).next(anyDeliveryFailed);
 
     failureSummary.next(deliver);
-    const definition = validate.next(plan).next(this.processChunks).next(aggregate).next(deliver).next(checkStatus);
+    const definition = validate.next(plan).next(this.processChunks).next(aggregate).next(deliver);
 
     this.logGroup = new logs.LogGroup(this, 'LogGroup', { retention: logRetention, removalPolicy });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
@@ -570,7 +638,7 @@ export class ChunkedProcessingWorkflow extends Construct {
     this.node.addValidation({
       validate: () => {
         this.acknowledgeFindings({
-          functions: [this.validateFunction, this.plannerFunction, this.chunkFunction, this.aggregateFunction],
+          functions: [this.validateFunction, this.plannerFunction, this.chunkFunction, this.aggregateFunction, ...this.kafkaDeliveryFunctions],
           inputObjects,
           runsArn,
           itemReaderArns: manifestReader.providePolicyStatements().flatMap((st) => st.resources),
@@ -580,6 +648,44 @@ export class ChunkedProcessingWorkflow extends Construct {
         return [];
       },
     });
+  }
+
+  /** The delivery Lambda of one Kafka target: in the cluster's VPC, IAM auth scoped to the cluster and the topic. */
+  private kafkaFunction(
+    name: string,
+    target: Extract<DeliveryTarget, { type: 'kafka' }>,
+    fnDefaults: { logRetention: logs.RetentionDays; logRemovalPolicy: RemovalPolicy },
+    runsArn: string,
+  ): PlatformFunction {
+    const fn = new PlatformFunction(this, `${name}Function`, {
+      ...fnDefaults,
+      entry: handlerEntry('deliver-kafka/index.ts'),
+      description: `Chunked processing: delivers the run message to Kafka topic ${target.topic} (Amazon MSK, IAM auth)`,
+      // Connect 3 s + request 10 s, 2 retries each (lambda/deliver-kafka/kafka.ts): well inside a minute.
+      timeout: Duration.minutes(1),
+      environment: {
+        RUNS_BUCKET: this.props.bucket.bucketName,
+        KAFKA_BROKERS: target.bootstrapBrokers,
+        KAFKA_TOPIC: target.topic,
+        KAFKA_CLIENT_ID: 'cdk-batch-platform-delivery',
+      },
+      vpc: target.vpc,
+      vpcSubnets: target.vpcSubnets,
+      securityGroups: target.securityGroups,
+    });
+    fn.addToRolePolicy(new iam.PolicyStatement({
+      actions: ['kafka-cluster:Connect', 'kafka-cluster:WriteDataIdempotently'],
+      resources: [target.clusterArn],
+    }));
+    fn.addToRolePolicy(new iam.PolicyStatement({
+      actions: ['kafka-cluster:DescribeTopic', 'kafka-cluster:WriteData'],
+      resources: [mskTopicArn(target.clusterArn, target.topic)],
+    }));
+    // The outcome record runs/{runId}/deliveries/kafka-<topic>.json.
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [runsArn] }));
+    this.props.bucket.encryptionKey?.grantEncrypt(fn);
+    this.kafkaDeliveryFunctions.push(fn);
+    return fn;
   }
 
   /** Lets `grantee` start runs of this workflow. */
