@@ -1,9 +1,7 @@
-import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { Duration } from 'aws-cdk-lib';
@@ -17,9 +15,14 @@ import { RUN_ID_PATTERN } from '../../lambda/planner/run-layout';
 import { createValidateHandler } from '../../lambda/validate-input';
 import { PACKAGE_ROOT } from '../common/node-function';
 import { STATE_NAMES } from '../workflow/chunked-processing-workflow';
-import { AslDefinition, synthesizeWorkflow } from './definition';
+import { EXIT_CONFIG, EXIT_FAILED, exitCodeFor } from '../../containers/worker/src/run';
+import type { ChunkResult } from '../../containers/worker/src/engine';
+import { AslDefinition, synthesizeWorkflowCached } from './definition';
+import { linkObject, startEmbeddedS3 } from './embedded-s3';
 import { LOAD_MANIFEST_STATE, toLocalDefinition } from './local-definition';
 import { ProgressReporter, silentReporter } from './progress-reporter';
+import { cachedBySources, packageVersion, SourceCacheOptions } from './source-cache';
+import { PoolOutcome, WorkerPool } from './worker-pool';
 
 /** The one bucket of the embedded S3 server: inputs under `inputs/`, runs under `runs/`. */
 export const LOCAL_BUCKET = 'local-runs';
@@ -53,6 +56,8 @@ export interface LocalRunOptions {
   readonly onChunkFinished?: (event: { index: number; ok: boolean }) => void;
   /** Extra environment for worker processes (e.g. MAX_REJECT_RATIO). */
   readonly workerEnv?: Record<string, string>;
+  /** Where the synthesized definition and the worker bundle are cached (see source-cache.ts). @default node_modules/.cache/cdk-batch-platform */
+  readonly cacheDirectory?: string;
 }
 
 export interface LocalRunResult {
@@ -67,9 +72,17 @@ export interface LocalRunResult {
   readonly records: number;
   readonly durationMs: number;
   readonly delivered: { readonly queue: unknown[]; readonly events: unknown[] };
-  /** Wall time of each chunk processed by this invocation (worker processes include Node start-up). */
-  /** Where the time went: synthesizing the stack, uploading the input, and the workflow execution. */
+  /**
+   * Where the time went: synthesizing the stack (or reading it from the cache), starting the embedded
+   * S3 with the input linked into it and bundling the worker (or reading it from the cache), and the
+   * workflow execution.
+   */
   readonly phases: { readonly synthMs: number; readonly uploadMs: number; readonly executionMs: number };
+  /** Whether the synthesized definition and the worker bundle came from the cache. */
+  readonly cache: { readonly definition: boolean; readonly workerBundle: boolean };
+  /** Worker processes started by this invocation (the pool reuses them across chunks). */
+  readonly workerProcesses: number;
+  /** Wall time of each chunk processed by this invocation. */
   readonly chunkTimings: readonly { readonly index: number; readonly route: 'lambda' | 'batch'; readonly records: number; readonly durationMs: number }[];
 }
 
@@ -115,36 +128,40 @@ function checkOptions(o: LocalRunOptions): void {
   if (problems.length > 0) throw new LocalRunInputError(problems.join('; '));
 }
 
-interface S3rverInstance {
-  run(): Promise<{ address: string; port: number }>;
-  close(): Promise<void>;
-}
-
-async function startS3(directory: string): Promise<{ server: S3rverInstance; endpoint: string }> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const S3rver = require('s3rver') as new (opts: Record<string, unknown>) => S3rverInstance;
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets: [{ name: LOCAL_BUCKET }] });
-  const { port } = await server.run();
-  return { server, endpoint: `http://127.0.0.1:${port}` };
-}
-
-/** Bundles the worker entrypoint once per run, like the container image does (esbuild, one file). */
-async function bundleWorker(outdir: string): Promise<string> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const esbuild = require('esbuild') as typeof import('esbuild');
-  const outfile = path.join(outdir, 'worker.js');
-  await esbuild.build({
-    entryPoints: [path.join(PACKAGE_ROOT, 'containers/worker/src/main.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    outfile,
-    logLevel: 'silent',
-  });
-  // esbuild keeps a service process running, which would hold the Node process open.
-  await esbuild.stop();
-  return outfile;
+/**
+ * Bundles the worker entrypoint like the container image does (esbuild, one file), once per change of
+ * its sources: the bundle is cached under the source cache, keyed by the esbuild version and checked
+ * against every file esbuild read for it (the bundle itself included).
+ */
+async function bundleWorker(cache: SourceCacheOptions): Promise<{ file: string; hit: boolean }> {
+  const lookup = await cachedBySources(
+    'worker-bundle',
+    { esbuild: packageVersion('esbuild'), entry: 'containers/worker/src/main.ts' },
+    async (base) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const esbuild = require('esbuild') as typeof import('esbuild');
+      const outfile = `${base}.js`;
+      const tmp = `${base}.${process.pid}.tmp.js`;
+      const result = await esbuild.build({
+        entryPoints: [path.join(PACKAGE_ROOT, 'containers/worker/src/main.ts')],
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format: 'cjs',
+        outfile: tmp,
+        metafile: true,
+        logLevel: 'silent',
+        absWorkingDir: PACKAGE_ROOT,
+      });
+      // esbuild keeps a service process running, which would hold the Node process open.
+      await esbuild.stop();
+      fs.renameSync(tmp, outfile);
+      const files = Object.keys(result.metafile.inputs).map((f) => path.resolve(PACKAGE_ROOT, f));
+      return { value: outfile, files: [...files, outfile] };
+    },
+    cache,
+  );
+  return { file: lookup.value, hit: lookup.hit };
 }
 
 type TaskHandler = (input: unknown) => Promise<unknown>;
@@ -187,8 +204,9 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   fs.mkdirSync(stateDir, { recursive: true });
   const reporter = options.reporter ?? silentReporter;
 
+  const cache: SourceCacheOptions = { directory: options.cacheDirectory };
   const tSynth = Date.now();
-  const { definition, template, functionArns } = synthesizeWorkflow({
+  const { definition, template, functionArns, hit: definitionHit } = await synthesizeWorkflowCached({
     bucketName: LOCAL_BUCKET,
     settings: {
       lambdaMaxRecords: options.lambdaMaxRecords ?? DEFAULT_LOCAL_LAMBDA_MAX_RECORDS,
@@ -196,13 +214,14 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       // The same one retry of a failed chunk as on AWS, without the 30 s wait.
       chunkRetry: { interval: Duration.seconds(1) },
     },
-  });
+  }, cache);
   const local = toLocalDefinition(definition);
   const synthMs = Date.now() - tSynth;
 
-  const { server, endpoint } = await startS3(path.join(stateDir, 's3'));
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'run-local-'));
-  const children = new Set<ChildProcess>();
+  const tUpload = Date.now();
+  const s3Dir = path.join(stateDir, 's3');
+  const server = await startEmbeddedS3(s3Dir, LOCAL_BUCKET);
+  const endpoint = server.endpoint;
   const s3 = new S3Client({
     endpoint,
     region: 'us-east-1',
@@ -220,19 +239,22 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     LOG_LEVEL: 'info',
     ...options.workerEnv,
   };
+  let pool: WorkerPool | undefined;
   let aborted = false;
   const onAbort = (): void => {
     aborted = true;
-    for (const c of children) c.kill('SIGTERM');
+    pool?.interrupt();
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
   const key = `inputs/${runId}/${path.basename(options.input)}`;
+  let removeInput: (() => void) | undefined;
   try {
-    // A fixed part size keeps the ETag of the same file the same, which a restarted run checks.
-    const tUpload = Date.now();
-    await new Upload({ client: s3, params: { Bucket: LOCAL_BUCKET, Key: key, Body: fs.createReadStream(options.input) }, partSize: 64 * 1024 * 1024, queueSize: 1 }).done();
-    const workerJs = await bundleWorker(scratch);
+    // The input is linked into the store, not copied: same bytes, an ETag that stays the same while the
+    // file is unchanged (a restarted run checks it against its plan).
+    removeInput = linkObject(s3Dir, LOCAL_BUCKET, key, options.input).remove;
+    const worker = await bundleWorker(cache);
+    pool = new WorkerPool({ workerJs: worker.file, size: workers, env: workerEnvBase });
     const uploadMs = Date.now() - tUpload;
 
     const envOf = (params: unknown): Record<string, string> => {
@@ -301,21 +323,24 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
         limit(async () => {
           if (aborted) throw new Error('run aborted');
           const p = params as { JobName: string; ContainerOverrides: { Environment: { Name: string; Value: string }[] } };
-          const env: NodeJS.ProcessEnv = { ...workerEnvBase };
-          for (const e of p.ContainerOverrides.Environment) env[e.Name] = String(e.Value);
+          // The environment a Batch container of this chunk would see: the process's, then the job's overrides.
+          const contract: Record<string, string> = {};
+          for (const [k, v] of Object.entries(workerEnvBase)) if (v !== undefined) contract[k] = v;
+          for (const e of p.ContainerOverrides.Environment) contract[e.Name] = String(e.Value);
           const index = Number(/-chunk-(\d+)$/.exec(p.JobName)?.[1] ?? -1);
           invocations.batch++;
           const t0 = Date.now();
-          const { code, stderr, summary } = await runWorkerProcess(workerJs, env, children);
-          if (code === 0) chunkTimings.push({ index, route: 'batch', records: summary?.records ?? 0, durationMs: Date.now() - t0 });
+          const outcome = await pool!.run(contract);
+          const code = exitCodeOf(outcome);
           if (code !== 0) {
-            const err = new Error(
-              JSON.stringify({ Status: 'FAILED', StatusReason: `worker exited with code ${code}: ${lastLine(stderr)}`, Container: { ExitCode: code } }),
-            );
+            const reason = typeof outcome.body.message === 'string' ? outcome.body.message : typeof outcome.body.error === 'string' ? outcome.body.error : lastLine(outcome.stderr);
+            const err = new Error(JSON.stringify({ Status: 'FAILED', StatusReason: `worker failed with exit code ${code}: ${reason}`, Container: { ExitCode: code } }));
             err.name = 'States.TaskFailed';
             throw err;
           }
-          batchRecords.set(index, summary?.records ?? 0);
+          const chunkRecordCount = typeof outcome.body.records === 'number' ? outcome.body.records : 0;
+          chunkTimings.push({ index, route: 'batch', records: chunkRecordCount, durationMs: Date.now() - t0 });
+          batchRecords.set(index, chunkRecordCount);
           return { JobId: p.JobName, JobName: p.JobName, Status: 'SUCCEEDED' };
         }),
       [STATE_NAMES.batchDone]: async (params) => {
@@ -387,17 +412,17 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       durationMs: Date.now() - started,
       delivered,
       phases: { synthMs, uploadMs, executionMs },
+      cache: { definition: definitionHit, workerBundle: worker.hit },
+      workerProcesses: pool.started,
       chunkTimings,
     };
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
-    for (const c of children) c.kill('SIGKILL');
-    // The uploaded copy of the input is the bulk of the state dir; every invocation uploads it again
-    // (same bytes, same ETag, so a restarted run still matches its plan).
-    await s3.send(new DeleteObjectCommand({ Bucket: LOCAL_BUCKET, Key: key })).catch(() => undefined);
+    await pool?.close();
+    // Only the link goes: every invocation links the input again (same file, same ETag).
+    removeInput?.();
     s3.destroy();
     await server.close();
-    fs.rmSync(scratch, { recursive: true, force: true });
   }
 }
 
@@ -426,40 +451,12 @@ function checkEveryTaskHandled(def: AslDefinition, handlers: Record<string, Task
   if (missing.length > 0) throw new Error(`the workflow has Task states without a local handler: ${missing.join(', ')}`);
 }
 
-async function runWorkerProcess(
-  workerJs: string,
-  env: NodeJS.ProcessEnv,
-  children: Set<ChildProcess>,
-): Promise<{ code: number; stderr: string; summary?: { records?: number } }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--enable-source-maps', workerJs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stderr = '';
-    let tail = '';
-    let summary: { records?: number } | undefined;
-    child.stdout!.on('data', (d: Buffer) => {
-      const text = tail + d.toString();
-      const lines = text.split('\n');
-      tail = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line.includes('"summary":true')) {
-          try {
-            summary = JSON.parse(line) as { records?: number };
-          } catch {
-            // not a JSON line
-          }
-        }
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-8000);
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      resolve({ code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1), stderr, summary });
-    });
-  });
+/** The exit code the worker process would have ended with in batch mode, from its serve-mode answer (see serve.ts). */
+function exitCodeOf(outcome: PoolOutcome): number {
+  if (outcome.httpStatus === 0) return outcome.exitCode ?? EXIT_FAILED;
+  if (outcome.httpStatus === 400) return EXIT_CONFIG;
+  if (typeof outcome.body.status === 'string') return exitCodeFor(outcome.body as unknown as ChunkResult);
+  return EXIT_FAILED;
 }
 
 function lastLine(text: string): string {
