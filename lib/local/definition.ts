@@ -112,7 +112,7 @@ export async function synthesizeWorkflowCached(
     'workflow-definition',
     key,
     async () => {
-      const files = await sourceFilesOf(__filename);
+      const files = sourceFilesOf(__filename);
       return { value: synthesizeWorkflow(options).template, files };
     },
     cache,

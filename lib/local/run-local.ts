@@ -205,22 +205,43 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const reporter = options.reporter ?? silentReporter;
 
   const cache: SourceCacheOptions = { directory: options.cacheDirectory };
-  const tSynth = Date.now();
-  const { definition, template, functionArns, hit: definitionHit } = await synthesizeWorkflowCached({
-    bucketName: LOCAL_BUCKET,
-    settings: {
-      lambdaMaxRecords: options.lambdaMaxRecords ?? DEFAULT_LOCAL_LAMBDA_MAX_RECORDS,
-      toleratedFailurePercentage: options.toleratedFailurePercentage ?? 0,
-      // The same one retry of a failed chunk as on AWS, without the 30 s wait.
-      chunkRetry: { interval: Duration.seconds(1) },
-    },
-  }, cache);
-  const local = toLocalDefinition(definition);
-  const synthMs = Date.now() - tSynth;
-
-  const tUpload = Date.now();
+  // Three things overlap: the S3 server process starts, esbuild bundles the worker (on a cache miss)
+  // in its own process, and the stack is synthesized here (on a cache miss).
+  const tStart = Date.now();
   const s3Dir = path.join(stateDir, 's3');
-  const server = await startEmbeddedS3(s3Dir, LOCAL_BUCKET);
+  const serverStarting = startEmbeddedS3(s3Dir, LOCAL_BUCKET);
+  const bundling = bundleWorker(cache);
+  const settled = Promise.allSettled([serverStarting, bundling]);
+  let synthesized: Awaited<ReturnType<typeof synthesizeWorkflowCached>>;
+  let local: AslDefinition;
+  try {
+    synthesized = await synthesizeWorkflowCached(
+      {
+        bucketName: LOCAL_BUCKET,
+        settings: {
+          lambdaMaxRecords: options.lambdaMaxRecords ?? DEFAULT_LOCAL_LAMBDA_MAX_RECORDS,
+          toleratedFailurePercentage: options.toleratedFailurePercentage ?? 0,
+          // The same one retry of a failed chunk as on AWS, without the 30 s wait.
+          chunkRetry: { interval: Duration.seconds(1) },
+        },
+      },
+      cache,
+    );
+    local = toLocalDefinition(synthesized.definition);
+  } catch (err) {
+    const [server] = await settled;
+    if (server.status === 'fulfilled') await server.value.close();
+    throw err;
+  }
+  const { template, functionArns, hit: definitionHit } = synthesized;
+  const synthMs = Date.now() - tStart;
+  const [serverResult, bundleResult] = await settled;
+  if (serverResult.status === 'rejected' || bundleResult.status === 'rejected') {
+    if (serverResult.status === 'fulfilled') await serverResult.value.close();
+    throw serverResult.status === 'rejected' ? serverResult.reason : (bundleResult as PromiseRejectedResult).reason;
+  }
+  const server = serverResult.value;
+  const worker = bundleResult.value;
   const endpoint = server.endpoint;
   const s3 = new S3Client({
     endpoint,
@@ -253,9 +274,10 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     // The input is linked into the store, not copied: same bytes, an ETag that stays the same while the
     // file is unchanged (a restarted run checks it against its plan).
     removeInput = linkObject(s3Dir, LOCAL_BUCKET, key, options.input).remove;
-    const worker = await bundleWorker(cache);
     pool = new WorkerPool({ workerJs: worker.file, size: workers, env: workerEnvBase });
-    const uploadMs = Date.now() - tUpload;
+    // The worker processes start (Node, the bundle's modules) while validation and planning run.
+    pool.prestart();
+    const uploadMs = Date.now() - tStart - synthMs;
 
     const envOf = (params: unknown): Record<string, string> => {
       const arn = (params as { FunctionName?: string }).FunctionName;

@@ -113,10 +113,11 @@ export async function cachedBySources<T>(
  * The source files of this package that `entry` imports, directly or not (esbuild's view of the import
  * graph; installed packages are left out: their versions go into the key instead).
  */
-export async function sourceFilesOf(entry: string): Promise<string[]> {
+export function sourceFilesOf(entry: string): string[] {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const esbuild = require('esbuild') as typeof import('esbuild');
-  const result = await esbuild.build({
+  // buildSync: no esbuild service stays behind, and a bundle being built at the same time keeps its own.
+  const result = esbuild.buildSync({
     entryPoints: [entry],
     bundle: true,
     platform: 'node',
@@ -128,7 +129,5 @@ export async function sourceFilesOf(entry: string): Promise<string[]> {
     absWorkingDir: PACKAGE_ROOT,
     outdir: path.join(os.tmpdir(), 'unused-esbuild-out'),
   });
-  // esbuild keeps a service process running, which would hold the Node process open.
-  await esbuild.stop();
   return Object.keys(result.metafile!.inputs).map((f) => path.resolve(PACKAGE_ROOT, f));
 }

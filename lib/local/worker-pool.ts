@@ -59,6 +59,11 @@ export class WorkerPool {
     }
   }
 
+  /** Starts every process of the pool now instead of at the first chunks. */
+  prestart(): void {
+    while (!this.closed && this.members.filter((m) => m.exit === undefined).length < this.options.size) this.spawn();
+  }
+
   /** Processes alive now. */
   get alive(): readonly ChildProcess[] {
     return this.members.filter((m) => m.exit === undefined).map((m) => m.child);
