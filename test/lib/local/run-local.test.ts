@@ -115,7 +115,7 @@ describe.each(['jsonl', 'csv'] as const)('run-local on 1M records of %s', (forma
 });
 
 describe('run-local with a corrupted chunk', () => {
-  test('reports PARTIAL within tolerance and lists the failing chunk, whose worker exited non-zero', async () => {
+  test('reports PARTIAL within tolerance and lists the failing chunk, whose worker failed with exit code 1', async () => {
     const input = path.join(tmp, 'corrupt.jsonl');
     await writeSampleFile(input, { count: 120_000, seed: 5 });
     // Garble 2,000 consecutive lines in the second quarter: that chunk's reject ratio passes 1 %.
