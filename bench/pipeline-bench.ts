@@ -17,7 +17,8 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { writeSampleFile } from '../containers/worker/src/sample-data';
 import { linkObject, startEmbeddedS3 } from '../lib/local/embedded-s3';
 import { LocalRunResult, runLocal } from '../lib/local/run-local';
-import { bundleWorker, runWorkerProcess } from './worker-process';
+import { spawnSync } from 'child_process';
+import { bundleWorker } from './worker-process';
 
 const RECORDS = Number(process.env.PIPELINE_BENCH_RECORDS ?? 2_000_000);
 const CHUNK_RECORDS = Number(process.env.PIPELINE_BENCH_CHUNK_RECORDS ?? 500_000);
@@ -27,6 +28,36 @@ const BUCKET = 'bench';
 const load = (): string => os.loadavg()[0].toFixed(1);
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sec = (ms: number): string => (ms / 1000).toFixed(1);
+
+/** One bundled worker process over the whole object, the environment contract as a Batch job gets it. */
+function wholeObjectProcess(bundle: string, endpoint: string, outKey: string): { ms: number; records: number } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [bundle], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    env: {
+      PATH: process.env.PATH,
+      NODE_NO_WARNINGS: '1',
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_REGION: 'us-east-1',
+      AWS_ENDPOINT_URL: endpoint,
+      S3_FORCE_PATH_STYLE: 'true',
+      JOB_ID: 'bench-whole',
+      OPERATION: 'aggregate-defects',
+      INPUT_S3_BUCKET: BUCKET,
+      INPUT_S3_KEY: 'in/defects.jsonl',
+      OUTPUT_S3_BUCKET: BUCKET,
+      OUTPUT_S3_KEY: outKey,
+      WORKER_THREADS: '1',
+    },
+  });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`worker process exited ${r.status}: ${r.stderr}`);
+  const line = r.stdout.split('\n').find((l) => l.includes('"message":"summary"'));
+  if (!line) throw new Error(`no summary from the worker process: ${r.stderr}`);
+  return { ms, records: (JSON.parse(line) as { records: number }).records };
+}
 
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
@@ -44,14 +75,17 @@ async function main(): Promise<void> {
     const bundle = bundleWorker(path.join(dir, 'bundle'));
     linkObject(path.join(dir, 'baseline-s3'), BUCKET, 'in/defects.jsonl', input);
 
+    const fmtPhases = (r: LocalRunResult): string =>
+      `${sec(r.phases.synthMs)} / ${sec(r.phases.uploadMs)} / ${sec(r.phases.executionMs)} s`;
     const wholeMs: number[] = [];
     const wholeLoad: string[] = [];
     let wholeDoc: string | undefined;
     const whole = async (i: number): Promise<void> => {
-      const run = runWorkerProcess(bundle, server.endpoint, BUCKET, 'in/defects.jsonl', 1, `out/whole-${i}.json`);
-      if (run.summary.records !== RECORDS) throw new Error(`whole-object process counted ${run.summary.records} records`);
+      const run = wholeObjectProcess(bundle, server.endpoint, `out/whole-${i}.json`);
+      if (run.records !== RECORDS) throw new Error(`whole-object process counted ${run.records} records`);
       wholeMs.push(run.ms);
       wholeLoad.push(load());
+      process.stderr.write(`whole-object process ${i}: ${sec(run.ms)} s, load ${load()}\n`);
       const res = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `out/whole-${i}.json` }));
       wholeDoc = JSON.stringify(sortKeys(JSON.parse(await res.Body!.transformToString())));
     };
@@ -78,6 +112,7 @@ async function main(): Promise<void> {
       }
       const doc = JSON.stringify(sortKeys(JSON.parse(fs.readFileSync(output, 'utf8'))));
       runs.push({ kind, result, load: load(), same: doc === wholeDoc });
+      process.stderr.write(`${kind} pipeline: ${sec(result.durationMs)} s (${fmtPhases(result)}), same result: ${doc === wholeDoc}, load ${load()}\n`);
     };
 
     await whole(0);
@@ -90,8 +125,6 @@ async function main(): Promise<void> {
     const cold = runs.find((r) => r.kind === 'cold')!;
     const warms = runs.filter((r) => r.kind === 'warm');
     const warmMedian = median(warms.map((r) => r.result.durationMs));
-    const fmtPhases = (r: LocalRunResult): string =>
-      `${sec(r.phases.synthMs)} / ${sec(r.phases.uploadMs)} / ${sec(r.phases.executionMs)} s`;
     const rate = (ms: number): string => `${Math.round((RECORDS * 1000) / ms).toLocaleString('en-US')} records/s`;
     const lines = [
       `| figure | value | load average (1 min) |`,
@@ -103,8 +136,9 @@ async function main(): Promise<void> {
       `| **pipeline (2 workers, warm) / one whole-object worker process** (throughput, medians; goal >= 1.3) | **${(wholeMedian / warmMedian).toFixed(2)}** | |`,
       `| **cold - warm pipeline** (goal <= 5 s) | **${sec(cold.result.durationMs - warmMedian)} s** (cold / warm time ${(cold.result.durationMs / warmMedian).toFixed(2)}) | |`,
       `| phases cold: synthesize / S3 server + link + bundle / workflow | ${fmtPhases(cold.result)} | |`,
-      `| phases warm: synthesize / S3 server + link + bundle / workflow | ${warms.map(fmtPhases).join('; ')} | |`,
+      `| phases warm: synthesize / S3 server + link + bundle / workflow | ${warms.map((r) => fmtPhases(r.result)).join('; ')} | |`,
       `| workflow alone (warm) / whole-object process | ${(wholeMedian / median(warms.map((r) => r.result.phases.executionMs))).toFixed(2)} | |`,
+      `| warm: chunk time per worker (sum of chunk wall times / ${WORKERS}) / workflow time | ${warms.map((r) => `${sec(r.result.chunkTimings.reduce((t, c) => t + c.durationMs, 0) / WORKERS)} / ${sec(r.result.phases.executionMs)} s`).join('; ')} | |`,
       `| worker processes started per run (chunks on the pool) | ${runs.map((r) => `${r.result.workerProcesses} (${r.result.invocations.batch})`).join(', ')} | |`,
       `| every pipeline result equals the whole-object result document | ${runs.every((r) => r.same) ? 'yes' : 'NO'} | |`,
       `| machine | ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}) | ${os.loadavg().map((l) => l.toFixed(1)).join(' / ')} at the end |`,

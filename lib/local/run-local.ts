@@ -21,7 +21,7 @@ import { AslDefinition, synthesizeWorkflowCached } from './definition';
 import { linkObject, startEmbeddedS3 } from './embedded-s3';
 import { LOAD_MANIFEST_STATE, toLocalDefinition } from './local-definition';
 import { ProgressReporter, silentReporter } from './progress-reporter';
-import { cachedBySources, packageVersion, SourceCacheOptions } from './source-cache';
+import { cachedBySources, packageVersion, sha256, SourceCacheOptions } from './source-cache';
 import { PoolOutcome, WorkerPool } from './worker-pool';
 
 /** The one bucket of the embedded S3 server: inputs under `inputs/`, runs under `runs/`. */
@@ -192,7 +192,10 @@ function newRunId(): string {
 /**
  * `batchctl run-local`: runs the workflow the stack synthesizes, through aws-local-stepfunctions,
  * on one machine. Lambda tasks call the real handlers in-process with the environment the stack
- * gives them; Batch tasks run the worker entrypoint as child processes; S3 is s3rver on loopback.
+ * gives them; Batch tasks go to a pool of long-lived worker processes (the bundled entrypoint in its
+ * serve mode, one chunk at a time each); S3 is s3rver on loopback in a child process, the input linked
+ * into its store. The synthesized definition and the worker bundle are cached while their sources are
+ * unchanged (source-cache.ts).
  */
 export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult> {
   checkOptions(options);
@@ -391,7 +394,19 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     };
     checkEveryTaskHandled(local, handlers);
 
-    const machine = new StateMachine(local as never, { validationOptions: { checkArn: false } });
+    // The interpreter's validation of a definition (asl-validator) takes seconds; a definition it
+    // accepted once is remembered by its text and the interpreter's version, and not validated again.
+    const validationOptions = { checkArn: false };
+    await cachedBySources(
+      'validated-definition',
+      { definition: sha256(JSON.stringify(local)), interpreter: packageVersion('aws-local-stepfunctions'), validationOptions },
+      async () => {
+        new StateMachine(local as never, { validationOptions });
+        return { value: true, files: [] };
+      },
+      cache,
+    );
+    const machine = new StateMachine(local as never, { validationOptions: { noValidate: true } });
     const input = {
       runId,
       bucket: LOCAL_BUCKET,
