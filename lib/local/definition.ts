@@ -1,11 +1,12 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { App, Stack, Validations } from 'aws-cdk-lib';
+import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { STAGES } from '../stacks/stage-config';
 import { ChunkedProcessingSettings, ChunkedProcessingStack } from '../workflow/chunked-processing-stack';
+import { cachedBySources, packageVersion, SourceCacheOptions, sourceFilesOf } from './source-cache';
 
 /** An Amazon States Language document (the parts the local runner touches are typed loosely). */
 export type AslDefinition = { StartAt: string; States: Record<string, AslState>; [k: string]: unknown };
@@ -90,4 +91,31 @@ function resolveValue(v: unknown, resources: Record<string, { Type: string }>, f
     if (resources[id]) return `local:${id}.${attr}`;
   }
   throw new Error(`cannot resolve ${JSON.stringify(v)} in the state machine definition`);
+}
+
+/**
+ * `synthesizeWorkflow` through the source cache: the synthesized template is reused while the sources
+ * that build it (this file's import graph in the package), the versions of aws-cdk-lib and constructs,
+ * the CDK context from the environment and the options are unchanged. `hit` says whether it was reused.
+ */
+export async function synthesizeWorkflowCached(
+  options: { bucketName: string; settings?: ChunkedProcessingSettings },
+  cache: SourceCacheOptions = {},
+): Promise<SynthesizedWorkflow & { readonly hit: boolean }> {
+  const key = {
+    options: JSON.parse(JSON.stringify(options, (_k, v: unknown) => (v instanceof Duration ? { durationMs: v.toMilliseconds() } : v))) as unknown,
+    awsCdkLib: packageVersion('aws-cdk-lib'),
+    constructs: packageVersion('constructs'),
+    cdkContext: process.env.CDK_CONTEXT_JSON ?? null,
+  };
+  const lookup = await cachedBySources(
+    'workflow-definition',
+    key,
+    async () => {
+      const files = sourceFilesOf(__filename);
+      return { value: synthesizeWorkflow(options).template, files };
+    },
+    cache,
+  );
+  return { ...resolveDefinition(lookup.value as never), hit: lookup.hit };
 }

@@ -1,4 +1,3 @@
-import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -11,16 +10,21 @@ import { createAggregateHandler } from '../../lambda/aggregate';
 import type { RunSummary } from '../../lambda/aggregate/aggregate';
 import { runChunk, ChunkEvent } from '../../lambda/chunk-processor';
 import { createPlannerHandler } from '../../lambda/planner';
-import { retentionDaysFrom, tagWrites } from '../../containers/worker/src/retention';
 import { chunkableOperations } from '../../lambda/planner/operations';
 import { parseManifest } from '../../lambda/planner/plan';
 import { planKey, RUN_ID_PATTERN, RunPlan } from '../../lambda/planner/run-layout';
 import { createValidateHandler } from '../../lambda/validate-input';
 import { PACKAGE_ROOT } from '../common/node-function';
 import { STATE_NAMES } from '../workflow/chunked-processing-workflow';
-import { AslDefinition, synthesizeWorkflow } from './definition';
+import { EXIT_CONFIG, EXIT_FAILED, exitCodeFor } from '../../containers/worker/src/run';
+import { retentionDaysFrom, tagWrites } from '../../containers/worker/src/retention';
+import type { ChunkResult } from '../../containers/worker/src/engine';
+import { AslDefinition, synthesizeWorkflowCached } from './definition';
+import { linkObject, startEmbeddedS3 } from './embedded-s3';
 import { LOAD_MANIFEST_STATE, toLocalDefinition } from './local-definition';
 import { ProgressReporter, silentReporter } from './progress-reporter';
+import { cachedBySources, packageVersion, sha256, SourceCacheOptions } from './source-cache';
+import { PoolOutcome, WorkerPool } from './worker-pool';
 
 /** The one bucket of the embedded S3 server: inputs under `inputs/`, runs under `runs/`. */
 export const LOCAL_BUCKET = 'local-runs';
@@ -69,6 +73,8 @@ export interface LocalRunOptions {
    * @default - an embedded S3 server on loopback, data in `stateDir`
    */
   readonly s3?: { readonly endpoint: string; readonly accessKeyId: string; readonly secretAccessKey: string; readonly region?: string };
+  /** Where the synthesized definition and the worker bundle are cached (see source-cache.ts). @default node_modules/.cache/cdk-batch-platform */
+  readonly cacheDirectory?: string;
 }
 
 export interface LocalRunResult {
@@ -83,9 +89,17 @@ export interface LocalRunResult {
   readonly records: number;
   readonly durationMs: number;
   readonly delivered: { readonly queue: unknown[]; readonly events: unknown[] };
-  /** Wall time of each chunk processed by this invocation (worker processes include Node start-up). */
-  /** Where the time went: synthesizing the stack, uploading the input, and the workflow execution. */
+  /**
+   * Where the time went: synthesizing the stack (or reading it from the cache), starting the embedded
+   * S3 with the input linked into it and bundling the worker (or reading it from the cache), and the
+   * workflow execution.
+   */
   readonly phases: { readonly synthMs: number; readonly uploadMs: number; readonly executionMs: number };
+  /** Whether the synthesized definition and the worker bundle came from the cache. */
+  readonly cache: { readonly definition: boolean; readonly workerBundle: boolean };
+  /** Worker processes started by this invocation (the pool reuses them across chunks). */
+  readonly workerProcesses: number;
+  /** Wall time of each chunk processed by this invocation. */
   readonly chunkTimings: readonly { readonly index: number; readonly route: 'lambda' | 'batch'; readonly records: number; readonly durationMs: number }[];
 }
 
@@ -132,36 +146,40 @@ function checkOptions(o: LocalRunOptions): void {
   if (problems.length > 0) throw new LocalRunInputError(problems.join('; '));
 }
 
-interface S3rverInstance {
-  run(): Promise<{ address: string; port: number }>;
-  close(): Promise<void>;
-}
-
-async function startS3(directory: string): Promise<{ server: S3rverInstance; endpoint: string }> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const S3rver = require('s3rver') as new (opts: Record<string, unknown>) => S3rverInstance;
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets: [{ name: LOCAL_BUCKET }] });
-  const { port } = await server.run();
-  return { server, endpoint: `http://127.0.0.1:${port}` };
-}
-
-/** Bundles the worker entrypoint once per run, like the container image does (esbuild, one file). */
-async function bundleWorker(outdir: string): Promise<string> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const esbuild = require('esbuild') as typeof import('esbuild');
-  const outfile = path.join(outdir, 'worker.js');
-  await esbuild.build({
-    entryPoints: [path.join(PACKAGE_ROOT, 'containers/worker/src/main.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    outfile,
-    logLevel: 'silent',
-  });
-  // esbuild keeps a service process running, which would hold the Node process open.
-  await esbuild.stop();
-  return outfile;
+/**
+ * Bundles the worker entrypoint like the container image does (esbuild, one file), once per change of
+ * its sources: the bundle is cached under the source cache, keyed by the esbuild version and checked
+ * against every file esbuild read for it (the bundle itself included).
+ */
+async function bundleWorker(cache: SourceCacheOptions): Promise<{ file: string; hit: boolean }> {
+  const lookup = await cachedBySources(
+    'worker-bundle',
+    { esbuild: packageVersion('esbuild'), entry: 'containers/worker/src/main.ts' },
+    async (base) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const esbuild = require('esbuild') as typeof import('esbuild');
+      const outfile = `${base}.js`;
+      const tmp = `${base}.${process.pid}.tmp.js`;
+      const result = await esbuild.build({
+        entryPoints: [path.join(PACKAGE_ROOT, 'containers/worker/src/main.ts')],
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format: 'cjs',
+        outfile: tmp,
+        metafile: true,
+        logLevel: 'silent',
+        absWorkingDir: PACKAGE_ROOT,
+      });
+      // esbuild keeps a service process running, which would hold the Node process open.
+      await esbuild.stop();
+      fs.renameSync(tmp, outfile);
+      const files = Object.keys(result.metafile.inputs).map((f) => path.resolve(PACKAGE_ROOT, f));
+      return { value: outfile, files: [...files, outfile] };
+    },
+    cache,
+  );
+  return { file: lookup.value, hit: lookup.hit };
 }
 
 type TaskHandler = (input: unknown) => Promise<unknown>;
@@ -192,7 +210,10 @@ function newRunId(): string {
 /**
  * `batchctl run-local`: runs the workflow the stack synthesizes, through aws-local-stepfunctions,
  * on one machine. Lambda tasks call the real handlers in-process with the environment the stack
- * gives them; Batch tasks run the worker entrypoint as child processes; S3 is s3rver on loopback.
+ * gives them; Batch tasks go to a pool of long-lived worker processes (the bundled entrypoint in its
+ * serve mode, one chunk at a time each); S3 is s3rver on loopback in a child process, the input linked
+ * into its store. The synthesized definition and the worker bundle are cached while their sources are
+ * unchanged (source-cache.ts).
  */
 export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult> {
   checkOptions(options);
@@ -204,27 +225,54 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   fs.mkdirSync(stateDir, { recursive: true });
   const reporter = options.reporter ?? silentReporter;
 
-  const tSynth = Date.now();
-  const { definition, template, functionArns } = synthesizeWorkflow({
-    bucketName: LOCAL_BUCKET,
-    settings: {
-      lambdaMaxRecords: options.lambdaMaxRecords ?? DEFAULT_LOCAL_LAMBDA_MAX_RECORDS,
-      toleratedFailurePercentage: options.toleratedFailurePercentage ?? 0,
-      // The same one retry of a failed chunk as on AWS, without the 30 s wait.
-      chunkRetry: { interval: Duration.seconds(1) },
-    },
-  });
-  const local = toLocalDefinition(definition);
-  const synthMs = Date.now() - tSynth;
-
-  const { server, endpoint } = options.s3 ? { server: undefined, endpoint: options.s3.endpoint } : await startS3(path.join(stateDir, 's3'));
-  const credentials = options.s3 ? { accessKeyId: options.s3.accessKeyId, secretAccessKey: options.s3.secretAccessKey } : { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-  const region = options.s3?.region ?? 'us-east-1';
+  const cache: SourceCacheOptions = { directory: options.cacheDirectory };
+  // Three things overlap: the S3 server process starts, esbuild bundles the worker (on a cache miss)
+  // in its own process, and the stack is synthesized here (on a cache miss).
+  const tStart = Date.now();
+  const s3Dir = path.join(stateDir, 's3');
+  // An external S3-compatible server (options.s3) holds the run instead of the embedded one.
+  const external = options.s3;
+  const serverStarting: Promise<{ readonly endpoint: string; close(): Promise<void> }> = external
+    ? Promise.resolve({ endpoint: external.endpoint, close: async () => undefined })
+    : startEmbeddedS3(s3Dir, LOCAL_BUCKET);
+  const bundling = bundleWorker(cache);
+  const settled = Promise.allSettled([serverStarting, bundling]);
+  let synthesized: Awaited<ReturnType<typeof synthesizeWorkflowCached>>;
+  let local: AslDefinition;
+  try {
+    synthesized = await synthesizeWorkflowCached(
+      {
+        bucketName: LOCAL_BUCKET,
+        settings: {
+          lambdaMaxRecords: options.lambdaMaxRecords ?? DEFAULT_LOCAL_LAMBDA_MAX_RECORDS,
+          toleratedFailurePercentage: options.toleratedFailurePercentage ?? 0,
+          // The same one retry of a failed chunk as on AWS, without the 30 s wait.
+          chunkRetry: { interval: Duration.seconds(1) },
+        },
+      },
+      cache,
+    );
+    local = toLocalDefinition(synthesized.definition);
+  } catch (err) {
+    const [server] = await settled;
+    if (server.status === 'fulfilled') await server.value.close();
+    throw err;
+  }
+  const { template, functionArns, hit: definitionHit } = synthesized;
+  const synthMs = Date.now() - tStart;
+  const [serverResult, bundleResult] = await settled;
+  if (serverResult.status === 'rejected' || bundleResult.status === 'rejected') {
+    if (serverResult.status === 'fulfilled') await serverResult.value.close();
+    throw serverResult.status === 'rejected' ? serverResult.reason : (bundleResult as PromiseRejectedResult).reason;
+  }
+  const server = serverResult.value;
+  const worker = bundleResult.value;
+  const endpoint = server.endpoint;
+  const credentials = external ? { accessKeyId: external.accessKeyId, secretAccessKey: external.secretAccessKey } : { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+  const region = external?.region ?? 'us-east-1';
   options.onStarted?.({ endpoint, bucket: LOCAL_BUCKET, runId });
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'run-local-'));
-  const children = new Set<ChildProcess>();
-  // The uploaded input carries the stack's retention tag like every other object of the run (the
-  // handlers tag theirs with the RETENTION_DAYS the synthesized stack gives them).
+  // Every object of the run carries the stack's retention tag (the handlers tag theirs with the
+  // RETENTION_DAYS the synthesized stack gives them).
   const s3 = tagWrites(new S3Client({ endpoint, region, forcePathStyle: true, credentials }), { retentionDays: stackRetentionDays(template) });
   // The state machine's own S3 states write exactly what their parameters say (Tagging included), as on
   // AWS: through a client of their own that the handlers' tagWrites does not touch.
@@ -240,14 +288,16 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     LOG_LEVEL: 'info',
     ...options.workerEnv,
   };
+  let pool: WorkerPool | undefined;
   let aborted = false;
   const onAbort = (): void => {
     aborted = true;
-    for (const c of children) c.kill('SIGTERM');
+    pool?.interrupt();
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
   let key = `inputs/${runId}/${path.basename(options.input)}`;
+  let removeInput: (() => void | Promise<unknown>) | undefined;
   try {
     if (options.retry) {
       // A retry reads the run's own input key (the planner refuses another), whatever the fixed file is called.
@@ -260,11 +310,20 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       }
       key = plan.source.key;
     }
-    // A fixed part size keeps the ETag of the same file the same, which a restarted run checks.
-    const tUpload = Date.now();
-    await new Upload({ client: s3, params: { Bucket: LOCAL_BUCKET, Key: key, Body: fs.createReadStream(options.input) }, partSize: 64 * 1024 * 1024, queueSize: 1 }).done();
-    const workerJs = await bundleWorker(scratch);
-    const uploadMs = Date.now() - tUpload;
+    if (external) {
+      // An external server gets a copy (a fixed part size keeps the ETag of the same file the same).
+      const inputKey = key;
+      await new Upload({ client: s3, params: { Bucket: LOCAL_BUCKET, Key: inputKey, Body: fs.createReadStream(options.input) }, partSize: 64 * 1024 * 1024, queueSize: 1 }).done();
+      removeInput = () => s3.send(new DeleteObjectCommand({ Bucket: LOCAL_BUCKET, Key: inputKey })).catch(() => undefined);
+    } else {
+      // The input is linked into the store, not copied: same bytes, an ETag that stays the same while the
+      // file is unchanged (a restarted run checks it against its plan).
+      removeInput = linkObject(s3Dir, LOCAL_BUCKET, key, options.input).remove;
+    }
+    pool = new WorkerPool({ workerJs: worker.file, size: workers, env: workerEnvBase });
+    // The worker processes start (Node, the bundle's modules) while validation and planning run.
+    pool.prestart();
+    const uploadMs = Date.now() - tStart - synthMs;
 
     const envOf = (params: unknown): Record<string, string> => {
       const arn = (params as { FunctionName?: string }).FunctionName;
@@ -332,21 +391,24 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
         limit(async () => {
           if (aborted) throw new Error('run aborted');
           const p = params as { JobName: string; ContainerOverrides: { Environment: { Name: string; Value: string }[] } };
-          const env: NodeJS.ProcessEnv = { ...workerEnvBase };
-          for (const e of p.ContainerOverrides.Environment) env[e.Name] = String(e.Value);
+          // The environment a Batch container of this chunk would see: the process's, then the job's overrides.
+          const contract: Record<string, string> = {};
+          for (const [k, v] of Object.entries(workerEnvBase)) if (v !== undefined) contract[k] = v;
+          for (const e of p.ContainerOverrides.Environment) contract[e.Name] = String(e.Value);
           const index = Number(/-chunk-(\d+)$/.exec(p.JobName)?.[1] ?? -1);
           invocations.batch++;
           const t0 = Date.now();
-          const { code, stderr, summary } = await runWorkerProcess(workerJs, env, children);
-          if (code === 0) chunkTimings.push({ index, route: 'batch', records: summary?.records ?? 0, durationMs: Date.now() - t0 });
+          const outcome = await pool!.run(contract);
+          const code = exitCodeOf(outcome);
           if (code !== 0) {
-            const err = new Error(
-              JSON.stringify({ Status: 'FAILED', StatusReason: `worker exited with code ${code}: ${lastLine(stderr)}`, Container: { ExitCode: code } }),
-            );
+            const reason = typeof outcome.body.message === 'string' ? outcome.body.message : typeof outcome.body.error === 'string' ? outcome.body.error : lastLine(outcome.stderr);
+            const err = new Error(JSON.stringify({ Status: 'FAILED', StatusReason: `worker failed with exit code ${code}: ${reason}`, Container: { ExitCode: code } }));
             err.name = 'States.TaskFailed';
             throw err;
           }
-          batchRecords.set(index, summary?.records ?? 0);
+          const chunkRecordCount = typeof outcome.body.records === 'number' ? outcome.body.records : 0;
+          chunkTimings.push({ index, route: 'batch', records: chunkRecordCount, durationMs: Date.now() - t0 });
+          batchRecords.set(index, chunkRecordCount);
           return { JobId: p.JobName, JobName: p.JobName, Status: 'SUCCEEDED' };
         }),
       [STATE_NAMES.batchDone]: async (params) => {
@@ -375,7 +437,19 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     };
     checkEveryTaskHandled(local, handlers);
 
-    const machine = new StateMachine(local as never, { validationOptions: { checkArn: false } });
+    // The interpreter's validation of a definition (asl-validator) takes seconds; a definition it
+    // accepted once is remembered by its text and the interpreter's version, and not validated again.
+    const validationOptions = { checkArn: false };
+    await cachedBySources(
+      'validated-definition',
+      { definition: sha256(JSON.stringify(local)), interpreter: packageVersion('aws-local-stepfunctions'), validationOptions },
+      async () => {
+        new StateMachine(local as never, { validationOptions });
+        return { value: true, files: [] };
+      },
+      cache,
+    );
+    const machine = new StateMachine(local as never, { validationOptions: { noValidate: true } });
     const input = {
       runId,
       bucket: LOCAL_BUCKET,
@@ -419,18 +493,18 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       durationMs: Date.now() - started,
       delivered,
       phases: { synthMs, uploadMs, executionMs },
+      cache: { definition: definitionHit, workerBundle: worker.hit },
+      workerProcesses: pool.started,
       chunkTimings,
     };
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
-    for (const c of children) c.kill('SIGKILL');
-    // The uploaded copy of the input is the bulk of the state dir; every invocation uploads it again
-    // (same bytes, same ETag, so a restarted run still matches its plan).
-    await s3.send(new DeleteObjectCommand({ Bucket: LOCAL_BUCKET, Key: key })).catch(() => undefined);
+    await pool?.close();
+    // Only the link goes: every invocation links the input again (same file, same ETag).
+    await removeInput?.();
     s3.destroy();
     statesS3.destroy();
-    await server?.close();
-    fs.rmSync(scratch, { recursive: true, force: true });
+    await server.close();
   }
 }
 
@@ -469,40 +543,12 @@ function checkEveryTaskHandled(def: AslDefinition, handlers: Record<string, Task
   if (missing.length > 0) throw new Error(`the workflow has Task states without a local handler: ${missing.join(', ')}`);
 }
 
-async function runWorkerProcess(
-  workerJs: string,
-  env: NodeJS.ProcessEnv,
-  children: Set<ChildProcess>,
-): Promise<{ code: number; stderr: string; summary?: { records?: number } }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--enable-source-maps', workerJs], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stderr = '';
-    let tail = '';
-    let summary: { records?: number } | undefined;
-    child.stdout!.on('data', (d: Buffer) => {
-      const text = tail + d.toString();
-      const lines = text.split('\n');
-      tail = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line.includes('"summary":true')) {
-          try {
-            summary = JSON.parse(line) as { records?: number };
-          } catch {
-            // not a JSON line
-          }
-        }
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-8000);
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      resolve({ code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1), stderr, summary });
-    });
-  });
+/** The exit code the worker process would have ended with in batch mode, from its serve-mode answer (see serve.ts). */
+function exitCodeOf(outcome: PoolOutcome): number {
+  if (outcome.httpStatus === 0) return outcome.exitCode ?? EXIT_FAILED;
+  if (outcome.httpStatus === 400) return EXIT_CONFIG;
+  if (typeof outcome.body.status === 'string') return exitCodeFor(outcome.body as unknown as ChunkResult);
+  return EXIT_FAILED;
 }
 
 function lastLine(text: string): string {

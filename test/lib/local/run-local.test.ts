@@ -7,11 +7,26 @@ import { LocalRunInputError, runLocal } from '../../../lib/local/run-local';
 
 /**
  * End to end: the synthesized workflow through the local interpreter, real handlers in-process,
- * the real worker as child processes, s3rver on loopback. Results are checked against one
- * whole-object engine run over the same file.
+ * the real worker as a pool of worker processes, s3rver on loopback in a child process. Results are
+ * checked against one whole-object engine run over the same file.
  */
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'run-local-test-'));
+const cacheDirectory = path.join(tmp, 'cache');
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** Processes whose command line mentions `marker` (the run's own cache or state directory). */
+function processesMentioning(marker: string): string[] {
+  const found: string[] = [];
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes(marker)) found.push(`${pid}: ${cmd}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
 
 async function wholeObject(file: string, format: 'jsonl' | 'csv'): Promise<Record<string, unknown>> {
   const { document } = await processStream('aggregate-defects', fs.createReadStream(file) as AsyncIterable<Buffer>, { format });
@@ -26,6 +41,16 @@ describe.each(['jsonl', 'csv'] as const)('run-local on 1M records of %s', (forma
   const input = path.join(tmp, `defects-1m.${format}`);
   const output = path.join(tmp, `result-${format}.json`);
   let result: Awaited<ReturnType<typeof runLocal>>;
+  let leftAfterRun: string[];
+  /** Inodes of the input objects in the S3 store, seen while the run went on. */
+  const storedInputInodes = new Set<number>();
+  const inputsDir = path.join(tmp, `state-${format}`, 's3', 'local-runs', 'inputs');
+  const recordStoredInputs = (d = inputsDir): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) recordStoredInputs(path.join(d, e.name));
+      else if (e.name.endsWith('._S3rver_object')) storedInputInodes.add(fs.statSync(path.join(d, e.name)).ino);
+    }
+  };
 
   beforeAll(async () => {
     await writeSampleFile(input, { count: 1_000_000, seed: 11, format });
@@ -39,7 +64,10 @@ describe.each(['jsonl', 'csv'] as const)('run-local on 1M records of %s', (forma
       lambdaMaxRecords: 150_000,
       workers: 2,
       stateDir: path.join(tmp, `state-${format}`),
+      cacheDirectory,
+      onChunkFinished: () => recordStoredInputs(),
     });
+    leftAfterRun = processesMentioning(tmp);
   }, 900_000);
 
   test('the run succeeds over every record', () => {
@@ -58,6 +86,28 @@ describe.each(['jsonl', 'csv'] as const)('run-local on 1M records of %s', (forma
     expect(result.invocations.batch + result.invocations.lambda).toBe(result.chunkCount);
   });
 
+  test('the worker pool reused its processes: fewer processes than chunks on the Batch route', () => {
+    expect(result.invocations.batch).toBe(3);
+    expect(result.workerProcesses).toBe(2);
+    expect(result.chunkTimings.filter((c) => c.route === 'batch').reduce((n, c) => n + c.records, 0)).toBeGreaterThan(0);
+  });
+
+  test('the first run synthesizes and bundles; the second (other input, same settings) reuses both from the cache', () => {
+    const expected = format === 'jsonl' ? { definition: false, workerBundle: false } : { definition: true, workerBundle: true };
+    expect(result.cache).toEqual(expected);
+  });
+
+  test('nothing of the run is left running: no worker process, no S3 server', () => {
+    expect(leftAfterRun).toEqual([]);
+  });
+
+  test('the input was read in place: the object in the S3 store is the input file itself (a hard link), removed after the run', () => {
+    expect([...storedInputInodes]).toEqual([fs.statSync(input).ino]);
+    recordStoredInputs();
+    expect(storedInputInodes.size).toBe(1);
+    expect(fs.readdirSync(inputsDir, { recursive: true }).filter((f) => String(f).endsWith('._S3rver_object'))).toEqual([]);
+  });
+
   test('the summary was delivered to the queue and as an event', () => {
     expect(result.delivered.queue).toEqual([expect.objectContaining({ runId: result.runId, status: 'SUCCEEDED' })]);
     expect(result.delivered.events).toEqual([expect.objectContaining({ runId: result.runId, status: 'SUCCEEDED' })]);
@@ -65,7 +115,7 @@ describe.each(['jsonl', 'csv'] as const)('run-local on 1M records of %s', (forma
 });
 
 describe('run-local with a corrupted chunk', () => {
-  test('reports PARTIAL within tolerance and lists the failing chunk, whose worker exited non-zero', async () => {
+  test('reports PARTIAL within tolerance and lists the failing chunk, whose worker failed with exit code 1', async () => {
     const input = path.join(tmp, 'corrupt.jsonl');
     await writeSampleFile(input, { count: 120_000, seed: 5 });
     // Garble 2,000 consecutive lines in the second quarter: that chunk's reject ratio passes 1 %.
@@ -82,6 +132,7 @@ describe('run-local with a corrupted chunk', () => {
       workers: 2,
       toleratedFailurePercentage: 50,
       stateDir: path.join(tmp, 'state-corrupt'),
+      cacheDirectory,
     });
     const summary = result.summary as { status: string; chunks: { total: number; failed: number }; failedChunks: { index: number; startByte: number; endByte: number; cause: string }[] };
     expect(summary.status).toBe('PARTIAL');
@@ -90,7 +141,7 @@ describe('run-local with a corrupted chunk', () => {
     const [failed] = summary.failedChunks;
     expect(failed.startByte).toBeLessThanOrEqual(corruptFrom);
     expect(failed.endByte).toBeGreaterThan(corruptFrom);
-    expect(failed.cause).toMatch(/worker exited with code 1.*rejected/);
+    expect(failed.cause).toMatch(/worker failed with exit code 1.*rejected/);
     expect(result.outputPath).toBeDefined();
   }, 600_000);
 });
@@ -100,7 +151,7 @@ describe('run-local interrupted and restarted with the same run id', () => {
     const input = path.join(tmp, 'restart.jsonl');
     await writeSampleFile(input, { count: 120_000, seed: 9 });
     const stateDir = path.join(tmp, 'state-restart');
-    const common = { input, operation: 'aggregate-defects', chunkRecords: 20_000, lambdaMaxRecords: 0, workers: 1, runId: 'restart-me', stateDir };
+    const common = { input, operation: 'aggregate-defects', chunkRecords: 20_000, lambdaMaxRecords: 0, workers: 1, runId: 'restart-me', stateDir, cacheDirectory };
     const controller = new AbortController();
     let finishedBeforeAbort = 0;
     await expect(
@@ -114,6 +165,7 @@ describe('run-local interrupted and restarted with the same run id', () => {
         },
       }),
     ).rejects.toThrow(/run restart-me aborted; run again with --run-id restart-me/);
+    expect(processesMentioning(stateDir)).toEqual([]);
 
     const second = await runLocal({ ...common, output: path.join(tmp, 'restart-2.json') });
     expect(second.status).toBe('SUCCEEDED');

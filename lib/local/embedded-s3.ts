@@ -1,0 +1,129 @@
+import { ChildProcess, spawn } from 'child_process';
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+
+/**
+ * The local runner's S3: s3rver (file-system store) in a child process of its own, so its request
+ * handling, hashing and file I/O never run on the event loop that drives the workflow. The child is
+ * Node itself running a few lines that load s3rver from where this package resolves it (no bundling,
+ * no TypeScript loader). It exits when told to (close) and when its parent goes away (its stdin closes).
+ */
+export interface EmbeddedS3 {
+  readonly endpoint: string;
+  readonly process: ChildProcess;
+  /** Stops the server process and waits for it to exit. */
+  close(): Promise<void>;
+}
+
+const CHILD_SCRIPT = `
+const S3rver = require(process.argv[1]);
+const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.argv[2], configureBuckets: [{ name: process.argv[3] }] });
+server.run().then(({ port }) => process.stdout.write(JSON.stringify({ port }) + '\\n'), (err) => { process.stderr.write(String(err && err.stack || err)); process.exit(1); });
+const stop = () => process.exit(0);
+process.stdin.on('end', stop);
+process.stdin.on('error', stop);
+process.stdin.resume();
+process.on('SIGTERM', stop);
+`;
+
+export async function startEmbeddedS3(directory: string, bucket: string): Promise<EmbeddedS3> {
+  fs.mkdirSync(directory, { recursive: true });
+  const s3rverMain = require.resolve('s3rver');
+  const child = spawn(process.execPath, ['-e', CHILD_SCRIPT, s3rverMain, directory, bucket], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      const line = out.split('\n')[0];
+      if (out.includes('\n')) {
+        child.stdout!.off('data', onData);
+        try {
+          resolve((JSON.parse(line) as { port: number }).port);
+        } catch {
+          reject(new Error(`embedded S3 printed ${JSON.stringify(line)} instead of its port`));
+        }
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`embedded S3 exited with code ${code} before listening: ${stderr.trim()}`)));
+  });
+  child.stdout!.resume();
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    process: child,
+    async close() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.stdin!.end();
+        child.kill('SIGTERM');
+      }
+      await exited;
+    },
+  };
+}
+
+/** Where s3rver's file-system store keeps an object's bytes and its side files (s3rver 3 layout, via its own store). */
+function storePaths(directory: string, bucket: string, key: string): { object: string; md5: string; metadata: string } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const FilesystemStore = require(path.join(path.dirname(require.resolve('s3rver')), 'stores', 'filesystem')) as new (root: string) => {
+    getResourcePath(bucket: string, key: string, resource: string): string;
+  };
+  const store = new FilesystemStore(directory);
+  const object = store.getResourcePath(bucket, key, 'object');
+  return { object, md5: `${object}.md5`, metadata: store.getResourcePath(bucket, key, 'metadata.json') };
+}
+
+/**
+ * A stand-in for an object's MD5 that does not read the whole file: a hash of its size, modification
+ * time, inode and first and last MiB. The same unchanged file gives the same ETag (a restarted run
+ * checks it against its plan); rewriting the file changes its modification time and so the ETag.
+ */
+export function fileFingerprint(file: string): string {
+  const st = fs.statSync(file, { bigint: true });
+  const h = createHash('md5').update(`${st.size}:${st.mtimeNs}:${st.ino}:`);
+  const fd = fs.openSync(file, 'r');
+  try {
+    const n = Number(st.size);
+    const span = Math.min(n, 1024 * 1024);
+    const buf = Buffer.alloc(span);
+    fs.readSync(fd, buf, 0, span, 0);
+    h.update(buf);
+    fs.readSync(fd, buf, 0, span, Math.max(0, n - span));
+    h.update(buf);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+/**
+ * Puts a local file into the embedded S3 without copying it: a hard link (a symbolic link when the
+ * store is on another file system) under the object's name in the store, with the ETag precomputed
+ * (fileFingerprint) so s3rver never hashes the file. GETs, ranged GETs and HEADs serve the file itself.
+ * The key must only ever be read: a PUT to it would write through the link into the local file.
+ * Returns a function that removes the object again (the file stays).
+ */
+export function linkObject(directory: string, bucket: string, key: string, file: string): { etag: string; remove: () => void } {
+  const p = storePaths(directory, bucket, key);
+  fs.mkdirSync(path.dirname(p.object), { recursive: true });
+  for (const f of [p.object, p.md5, p.metadata]) fs.rmSync(f, { force: true });
+  const source = path.resolve(file);
+  try {
+    fs.linkSync(source, p.object);
+  } catch {
+    fs.symlinkSync(source, p.object);
+  }
+  const etag = fileFingerprint(source);
+  fs.writeFileSync(p.md5, etag);
+  fs.writeFileSync(p.metadata, JSON.stringify({ 'content-type': 'application/octet-stream' }));
+  return {
+    etag,
+    remove: () => {
+      for (const f of [p.object, p.md5, p.metadata]) fs.rmSync(f, { force: true });
+    },
+  };
+}

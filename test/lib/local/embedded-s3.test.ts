@@ -1,0 +1,98 @@
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { EmbeddedS3, linkObject, startEmbeddedS3 } from '../../../lib/local/embedded-s3';
+
+/** The local runner's S3: s3rver in a child process, the input linked into its store instead of copied. */
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'embedded-s3-test-'));
+const storeDir = path.join(tmp, 'store');
+const file = path.join(tmp, 'input.jsonl');
+let server: EmbeddedS3;
+let s3: S3Client;
+
+beforeAll(async () => {
+  // 3 MB of distinct lines, so every range is different.
+  fs.writeFileSync(file, Array.from({ length: 60_000 }, (_, i) => `{"i":${i},"pad":"${'x'.repeat(i % 40)}"}`).join('\n'));
+  server = await startEmbeddedS3(storeDir, 'b');
+  s3 = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+}, 60_000);
+
+afterAll(async () => {
+  s3?.destroy();
+  await server?.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+async function get(key: string, range?: string): Promise<Buffer> {
+  const res = await s3.send(new GetObjectCommand({ Bucket: 'b', Key: key, Range: range }));
+  return Buffer.from(await res.Body!.transformToByteArray());
+}
+
+test('the server runs in a process of its own', () => {
+  expect(server.process.pid).toBeDefined();
+  expect(server.process.pid).not.toBe(process.pid);
+});
+
+test('a linked file is served whole and by byte ranges, with the bytes of the file, without a copy', async () => {
+  const link = linkObject(storeDir, 'b', 'inputs/r1/input.jsonl', file);
+  const bytes = fs.readFileSync(file);
+  expect((await get('inputs/r1/input.jsonl')).equals(bytes)).toBe(true);
+  for (const [start, end] of [
+    [0, 99],
+    [0, 65_535],
+    [1_000_003, 1_500_000],
+    [bytes.length - 10, bytes.length - 1],
+  ]) {
+    expect((await get('inputs/r1/input.jsonl', `bytes=${start}-${end}`)).equals(bytes.subarray(start, end + 1))).toBe(true);
+  }
+  const head = await s3.send(new HeadObjectCommand({ Bucket: 'b', Key: 'inputs/r1/input.jsonl' }));
+  expect(head.ContentLength).toBe(bytes.length);
+  expect(head.ETag).toBe(JSON.stringify(link.etag));
+  // Same file system: a hard link, i.e. the same inode, no second copy of the bytes.
+  const stored = fs
+    .readdirSync(path.join(storeDir, 'b', 'inputs', 'r1'))
+    .map((f) => path.join(storeDir, 'b', 'inputs', 'r1', f))
+    .find((f) => f.endsWith('._S3rver_object'))!;
+  expect(fs.statSync(stored).ino).toBe(fs.statSync(file).ino);
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: 'b', Prefix: 'inputs/' }));
+  expect(listed.Contents?.map((c) => c.Key)).toEqual(['inputs/r1/input.jsonl']);
+
+  link.remove();
+  await expect(get('inputs/r1/input.jsonl')).rejects.toThrow(/NoSuchKey|does not exist/);
+  expect(fs.readFileSync(file).equals(bytes)).toBe(true);
+});
+
+test('the ETag stays the same for the unchanged file and changes when the file is rewritten', async () => {
+  const a = linkObject(storeDir, 'b', 'inputs/r2/input.jsonl', file);
+  const again = linkObject(storeDir, 'b', 'inputs/r2/input.jsonl', file);
+  expect(again.etag).toBe(a.etag);
+  const copy = path.join(tmp, 'changed.jsonl');
+  fs.copyFileSync(file, copy);
+  const before = linkObject(storeDir, 'b', 'inputs/r3/changed.jsonl', copy).etag;
+  const fd = fs.openSync(copy, 'r+');
+  fs.writeSync(fd, 'Z', 2_000_000);
+  fs.closeSync(fd);
+  fs.utimesSync(copy, new Date(), new Date(Date.now() + 5_000));
+  const after = linkObject(storeDir, 'b', 'inputs/r3/changed.jsonl', copy);
+  expect(after.etag).not.toBe(before);
+  const head = await s3.send(new HeadObjectCommand({ Bucket: 'b', Key: 'inputs/r3/changed.jsonl' }));
+  expect(head.ETag).toBe(JSON.stringify(after.etag));
+});
+
+test('close stops the process and frees the port', async () => {
+  const other = await startEmbeddedS3(path.join(tmp, 'store2'), 'b');
+  const port = Number(new URL(other.endpoint).port);
+  await other.close();
+  expect(other.process.exitCode !== null || other.process.signalCode !== null).toBe(true);
+  const refused = await new Promise<boolean>((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+  expect(refused).toBe(true);
+});
