@@ -14,7 +14,7 @@ import {
 import { summaryKey } from '../../../lambda/planner/run-layout';
 import { putJson, readJson } from '../../../lambda/shared/s3-objects';
 import { freePort } from '../../support/moto-global-setup';
-import { motoClientConfig, resetMoto } from '../../support/moto';
+import { motoClientConfig } from '../../support/moto';
 
 // kafkajs's own OAUTHBEARER authenticator (what runs after the SASL handshake with a broker).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -129,10 +129,10 @@ describe('MSK IAM token (SASL/OAUTHBEARER)', () => {
 
 describe('delivery to an unreachable broker', () => {
   const s3 = new S3Client(motoClientConfig());
-  const bucket = 'kafka-delivery-runs';
+  // Unique per run: suites share one moto_server in parallel, so nothing here resets it.
+  const bucket = `kafka-delivery-runs-${process.pid}-${Date.now() % 1000000}`;
 
   beforeAll(async () => {
-    await resetMoto();
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   });
 

@@ -150,7 +150,11 @@ test('progress read during the run moves monotonically to 100 %', () => {
 test('progress of the retry starts at the reused chunks and moves monotonically to 100 %', () => {
   const retrySamples = second.samples.filter((s) => s.attempt === 1);
   const progress = retrySamples.map((s) => s.progress);
-  expect(progress[0]).toBeCloseTo(5 / 6);
+  // The one rerun chunk can finish between two 100 ms polls, so the first sample may already be 100 %;
+  // what must hold is that no sample of the retry counts fewer than the five reused chunks.
+  expect(progress.length).toBeGreaterThan(0);
+  expect(Math.min(...progress)).toBeGreaterThanOrEqual(5 / 6 - 1e-9);
+  for (const s of retrySamples) expect(s.chunks.done).toBeGreaterThanOrEqual(5);
   expect(nonDecreasing(progress)).toBe(true);
   expect(retrySamples[retrySamples.length - 1]).toMatchObject({ state: 'SUCCEEDED', progress: 1, chunks: { total: 6, done: 6, failed: 0, pending: 0 } });
 });

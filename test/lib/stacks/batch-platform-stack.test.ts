@@ -138,6 +138,7 @@ describe('BatchPlatformStack', () => {
       [dev.getLogicalId(dev.jobDefinition.jobDefinition.node.defaultChild as never)]: dev.workerImage,
       [dev.getLogicalId(dev.fargateJobDefinition!.jobDefinition.node.defaultChild as never)]: dev.workerImage,
       [dev.getLogicalId(dev.ocrJobDefinition!.jobDefinition.node.defaultChild as never)]: dev.ocrImage!,
+      [dev.getLogicalId(dev.chunkJobDefinition.jobDefinition.node.defaultChild as never)]: dev.workerImage,
     };
     const definitions = devTemplate.findResources('AWS::Batch::JobDefinition');
     expect(Object.keys(definitions).sort()).toEqual(Object.keys(expected).sort());

@@ -159,7 +159,7 @@ describe('ChunkedProcessingWorkflow', () => {
     const policyOf = (role: string): string =>
       JSON.stringify(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: Match.stringLikeRegexp(role) }] } }));
     const planner = policyOf('WorkflowPlannerFunctionServiceRole');
-    expect(planner).toContain('"Action":["s3:GetObject","s3:PutObject","s3:DeleteObject"]');
+    expect(planner).toContain('"Action":["s3:GetObject","s3:PutObject","s3:PutObjectTagging","s3:DeleteObject"]');
     expect(planner).not.toMatch(/s3:\*|s3:DeleteObject\*/);
     const aggregate = policyOf('WorkflowAggregateFunctionServiceRole');
     expect(aggregate).toContain('"Action":"s3:GetObject"');

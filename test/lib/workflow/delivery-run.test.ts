@@ -15,7 +15,7 @@ import { ChunkedProcessingStack } from '../../../lib/workflow/chunked-processing
 import { DeliveryTarget, DeliveryTargets } from '../../../lib/workflow/delivery-targets';
 import { Kafka } from 'kafkajs';
 import { freePort } from '../../support/moto-global-setup';
-import { motoClientConfig, resetMoto } from '../../support/moto';
+import { motoClientConfig } from '../../support/moto';
 
 // aws-local-stepfunctions calls Promise.withResolvers (Node 22) on its Catch path; the Lambda runtime is Node 22,
 // the build machine's Node is 20.
@@ -32,7 +32,8 @@ P.withResolvers ??= () => {
 
 const ENV = { account: '123456789012', region: 'eu-west-1' };
 const CLUSTER_ARN = 'arn:aws:kafka:eu-west-1:123456789012:cluster/runs-cluster/0a1b2c3d-4e5f-6789-abcd-ef0123456789-2';
-const BUCKET = 'delivery-run-bucket';
+// Unique per run: suites share one moto_server in parallel, so nothing here resets it.
+const BUCKET = `delivery-run-bucket-${process.pid}`;
 
 /** The synthesized workflow's delivery part: DeliverSummary and every state after it. */
 function deliveryDefinition(kafkaBrokers?: string): AslDefinition {
@@ -86,9 +87,8 @@ describe('delivery states of the synthesized workflow, run by a local ASL interp
     brokers = `127.0.0.1:${await freePort()}`; // nothing listens there
     defaultTargets = deliveryDefinition();
     withKafka = deliveryDefinition(brokers);
-    await resetMoto();
     await s3c.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'run-summaries' }))).QueueUrl!;
+    queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: `run-summaries-${process.pid}-${Date.now() % 1000000}` }))).QueueUrl!;
   });
 
   // SendSummaryToQueue's Parameters, as the definition builds them, sent to a moto queue.
