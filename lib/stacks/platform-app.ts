@@ -23,6 +23,7 @@ export function addPlatformStacks(app: App, config: StageConfig): PlatformStacks
   const tags = { project: 'cdk-batch-platform', stage: config.stage };
   const platform = new BatchPlatformStack(app, `BatchPlatform-${config.stage}`, {
     config,
+    ...(config.quota ? { quota: { defaultLimits: config.quota, removalPolicy: config.removalPolicy } } : {}),
     env,
     tags,
     description: `cdk-batch-platform: AWS Batch platform (${config.stage})`,

@@ -75,6 +75,11 @@ export interface StageConfig {
    * @default 5
    */
   readonly failureRateThresholdPercent?: number;
+  /**
+   * Per-tenant quotas on every submit path (SDK/batchctl via the QuotaTableName/QuotaLimits outputs, the
+   * submit API, the queue): the default limits of every tenant; absent: no quotas in this stage.
+   */
+  readonly quota?: { readonly maxActiveJobs: number; readonly submissionsPerMinute: number };
   /** The OCR API workload (`OcrApi-<stage>`); absent: not deployed in this stage. Needs `fargate` (the OcrJob definition). */
   readonly ocrApi?: OcrApiStageConfig;
 }
@@ -152,6 +157,8 @@ export const STAGES: Record<StageName, StageConfig> = {
     // The OCR API starts in dev: a new public (IAM-authorized) surface and a new image that is tried there
     // first, as the photo bundles were. Dev records are throwaway (no PITR); prod gets it by adding this entry.
     ocrApi: { pointInTimeRecovery: false, cleanup: true },
+    // One tenant cannot fill dev's 64 vCPUs with a loop: 20 jobs in flight, 60 submissions a minute.
+    quota: { maxActiveJobs: 20, submissionsPerMinute: 60 },
   },
   prod: {
     stage: 'prod',
@@ -171,6 +178,9 @@ export const STAGES: Record<StageName, StageConfig> = {
     roadMetrics: { minCapacity: 0.5, maxCapacity: 8, monthlyBudgetUsd: 1000 },
     // A tenth of the road-metrics budget: an anomaly that size is worth a look the same day.
     costAnomalyThresholdUsd: 100,
+    // Room for the nightly and ad-hoc load of one tenant; a runaway client is refused (429) long before
+    // it can hold all 256 vCPUs. Per-tenant overrides: BatchPlatformStack's `quota.tenantLimits`.
+    quota: { maxActiveJobs: 100, submissionsPerMinute: 300 },
   },
 };
 
