@@ -169,35 +169,40 @@ const TIMESTAMP_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
 /**
  * `YYYY-MM-DD HH:MM:SS+00` (a timestamptz without fraction, with TimeZone UTC and DateStyle ISO), year
  * 1000..9999, as the ISO string of pg's Date (`YYYY-MM-DDTHH:MM:SS.000Z`); undefined for any other text.
- * The day part is kept while rows stay on the same day, the time part comes from a table of the 86,400
- * seconds of a day (bounded), so a timestamp costs one string concatenation.
+ * The strings of the current day are kept in a table of its 86,400 seconds (bounded; renewed when the
+ * day changes), so a repeated second costs no allocation and the string is flat for the step's regex.
  */
 class UtcTimestamps {
-  private dayBytes = Buffer.alloc(10);
-  private day = '';
-  private readonly times: (string | undefined)[] = new Array(86_400);
+  private readonly dayBytes = Buffer.alloc(10);
+  private hasDay = false;
+  private times: (string | undefined)[] = new Array(86_400);
 
   read(buf: Buffer, s: number, e: number): string | undefined {
     if (e - s !== 22) return undefined;
     if (buf[s + 4] !== MINUS || buf[s + 7] !== MINUS || buf[s + 10] !== 0x20 || buf[s + 13] !== 0x3a || buf[s + 16] !== 0x3a) return undefined;
     if (buf[s + 19] !== 0x2b || buf[s + 20] !== ZERO || buf[s + 21] !== ZERO || buf[s] === ZERO) return undefined;
     for (let k = 0; k < TIMESTAMP_DIGITS.length; k++) if (!isDigit(buf[s + TIMESTAMP_DIGITS[k]])) return undefined;
-    const d = this.dayBytes;
-    let sameDay = this.day !== '';
-    for (let k = 0; sameDay && k < 10; k++) sameDay = d[k] === buf[s + k];
-    if (!sameDay) {
-      buf.copy(d, 0, s, s + 10);
-      this.day = (buf as Latin1).latin1Slice(s, s + 10);
-    }
     const h = (buf[s + 11] - ZERO) * 10 + buf[s + 12] - ZERO;
     const m = (buf[s + 14] - ZERO) * 10 + buf[s + 15] - ZERO;
     const sec = (buf[s + 17] - ZERO) * 10 + buf[s + 18] - ZERO;
     // PostgreSQL never writes hour 24 or second 60 for a timestamptz; anything else out of range: pg parses it
     if (h > 23 || m > 59 || sec > 59) return undefined;
+    const d = this.dayBytes;
+    let sameDay = this.hasDay;
+    for (let k = 0; sameDay && k < 10; k++) sameDay = d[k] === buf[s + k];
+    if (!sameDay) {
+      buf.copy(d, 0, s, s + 10);
+      this.hasDay = true;
+      this.times = new Array(86_400);
+    }
     const t = h * 3600 + m * 60 + sec;
-    let time = this.times[t];
-    if (time === undefined) this.times[t] = time = `T${(buf as Latin1).latin1Slice(s + 11, s + 19)}.000Z`;
-    return this.day + time;
+    let text = this.times[t];
+    if (text === undefined) {
+      const b = buf as Latin1;
+      // flat: one string made once per second of the day
+      this.times[t] = text = Buffer.from(`${b.latin1Slice(s, s + 10)}T${b.latin1Slice(s + 11, s + 19)}.000Z`, 'latin1').toString('latin1');
+    }
+    return text;
   }
 }
 
@@ -261,6 +266,7 @@ export class CopyTextScanner {
   private readonly keyIndex: number;
   private readonly interners: (Interner | undefined)[];
   private readonly timestamps = new UtcTimestamps();
+  private readonly template: Record<string, unknown>;
   private carry: Buffer | undefined;
   rows = 0;
 
@@ -276,6 +282,10 @@ export class CopyTextScanner {
     this.names = names;
     this.kinds = columns.map((c) => kindOf(c.dataTypeID));
     this.parsers = columns.map((c) => parserOf(c.dataTypeID));
+    this.template = {};
+    names.forEach((name, i) => {
+      if (i !== this.keyIndex) this.template[name] = null;
+    });
     this.interners = this.kinds.map((k, i) => (k === Kind.Text && i !== this.keyIndex ? new Interner() : undefined));
   }
 
@@ -304,7 +314,8 @@ export class CopyTextScanner {
   private scanRow(buf: Buffer, s: number, e: number): void {
     const names = this.names;
     const n = names.length;
-    const record: Record<string, unknown> = {};
+    // a copy of a template with every field already in place: the stores below change no object shape
+    const record: Record<string, unknown> = { ...this.template };
     let keyStart = -1;
     let keyEnd = -1;
     let keyFlags = 0;
