@@ -86,7 +86,7 @@ export interface Period {
 
 /**
  * What to read. Either a table (or view) with a mapping record field -> column, or SQL with the named
- * parameters `:from` and `:to` (bound as timestamptz, never spliced into the text).
+ * parameters `:from` and `:to` (bound values, never spliced into the text: see copyStatement).
  */
 export type PgQuery =
   | {
