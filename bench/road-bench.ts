@@ -1,16 +1,18 @@
 /**
  * `npm run bench:road` (issue 14): rows per second from PostgreSQL through the worker's database source
- * and `aggregate-defects` (processQuery, as the road-metrics job runs it), next to a bare
- * `COPY (same SELECT) TO STDOUT` read of the same rows by psql into /dev/null, in the same run on a
- * throwaway cluster (started the way jest's globalSetup starts one); and the peak RSS of the source at
- * 1M vs 4M rows (each in its own process, so the peaks do not mix). Prints ratios and the load average.
- * ROAD_BENCH_ROWS=250000,1000000 overrides the sizes.
+ * and `aggregate-defects` (processQuery, as the road-metrics job runs it), next to a bare read of the
+ * very COPY statement the source sends (`copyStatement`: same SELECT, same rows, same session settings)
+ * by psql into /dev/null, and by node (pg-copy-streams, every byte read, nothing parsed), in the same run
+ * on a throwaway cluster (started the way jest's globalSetup starts one); and the peak RSS of the source
+ * at 1M vs 4M rows (each run in its own process, so the peaks do not mix). Prints the ratios with the
+ * load average at each size. ROAD_BENCH_ROWS=250000,1000000 overrides the sizes.
  */
 import { spawnSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 import { Client } from 'pg';
-import { processQuery } from '../containers/worker/src/engine/postgres';
+import { to as copyTo } from 'pg-copy-streams';
+import { copyStatement, processQuery } from '../containers/worker/src/engine/postgres';
 import { DEFAULT_DEFECTS_QUERY } from '../containers/worker/src/road-metrics/job';
 import { DEFAULT_PG_BIN, startPostgres, stopPostgres } from '../test/support/postgres-global-setup';
 
@@ -33,16 +35,33 @@ function measureSource(url: string, table: string): { ms: number; records: numbe
   return JSON.parse(res.stdout.trim().split('\n').pop()!);
 }
 
+const period = { from: new Date(FROM), to: new Date(TO) };
+
+/** The source's own COPY statement, read by psql into /dev/null (the same session settings first). */
 function measureCopy(url: string, table: string): number {
-  const c = DEFAULT_DEFECTS_QUERY as { columns: Record<string, string> };
-  const cols = ['id', ...Object.values(c.columns).filter((v, i, a) => a.indexOf(v) === i)].join(', ');
-  const sql = `COPY (SELECT ${cols} FROM ${table} WHERE detected_at >= '${FROM}' AND detected_at < '${TO}') TO STDOUT`;
+  const copy = copyStatement({ ...DEFAULT_DEFECTS_QUERY, table }, period);
+  const set = copy.settings.map(([name, value]) => `set_config('${name}', '${value}', false)`).join(', ');
+  const args = [url, '-X', '-q', '-o', '/dev/null', '-c', "SET TimeZone = 'UTC'", '-c', "SET DateStyle = 'ISO, MDY'", '-c', `SELECT ${set}`, '-c', copy.text];
   const t0 = process.hrtime.bigint();
-  const res = spawnSync(path.join(process.env.PG_BIN ?? DEFAULT_PG_BIN, 'psql'), [url, '-X', '-q', '-c', sql, '-o', '/dev/null'], { encoding: 'utf8' });
+  const res = spawnSync(path.join(process.env.PG_BIN ?? DEFAULT_PG_BIN, 'psql'), args, { encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (res.status !== 0) throw new Error(`psql COPY failed: ${res.stderr}`);
   return ms;
 }
+
+/** The same COPY read by node through pg-copy-streams, every byte, nothing parsed. */
+async function measureNodeCopy(db: Client, table: string): Promise<{ ms: number; bytes: number }> {
+  const copy = copyStatement({ ...DEFAULT_DEFECTS_QUERY, table }, period);
+  await db.query("SET TimeZone = 'UTC'");
+  await db.query("SET DateStyle = 'ISO, MDY'");
+  await db.query('SELECT set_config($1, $2, false), set_config($3, $4, false)', copy.settings.flat());
+  const t0 = process.hrtime.bigint();
+  let bytes = 0;
+  for await (const chunk of db.query(copyTo(copy.text)) as AsyncIterable<Buffer>) bytes += chunk.length;
+  return { ms: Number(process.hrtime.bigint() - t0) / 1e6, bytes };
+}
+
+const load = () => os.loadavg()[0].toFixed(1);
 
 async function main(): Promise<void> {
   const sizes = (process.env.ROAD_BENCH_ROWS ?? '1000000,4000000').split(',').map(Number);
@@ -67,17 +86,25 @@ async function main(): Promise<void> {
       await db.query(`CREATE INDEX ON ${table} (detected_at)`);
       await db.query(`VACUUM ANALYZE ${table}`);
       measureCopy(url, table); // warm the cache for both
-      const copyMs = Math.min(measureCopy(url, table), measureCopy(url, table));
+      // interleaved, best of two each, so that a burst of load on the shared machine hits both sides
+      const copy1 = measureCopy(url, table);
       const a = measureSource(url, table);
+      const node1 = await measureNodeCopy(db, table);
+      const copy2 = measureCopy(url, table);
       const b = measureSource(url, table);
+      const node2 = await measureNodeCopy(db, table);
+      const copyMs = Math.min(copy1, copy2);
+      const nodeMs = Math.min(node1.ms, node2.ms);
       const src = a.ms <= b.ms ? a : b;
       if (src.records !== n || src.rejected !== 0) throw new Error(`source read ${src.records} records, ${src.rejected} rejected; expected ${n}`);
       const ratio = copyMs / src.ms;
       const rss = Math.max(a.maxRssMb, b.maxRssMb);
       figures.push({ n, ratio, rss });
+      const rate = (ms: number) => Math.round(n / (ms / 1000)).toLocaleString('en-US');
       rows.push(
-        `| ${n.toLocaleString('en-US')} | ${Math.round(n / (copyMs / 1000)).toLocaleString('en-US')} | ${Math.round(n / (src.ms / 1000)).toLocaleString('en-US')} | ${ratio.toFixed(2)} | ${rss.toFixed(0)} MB |`,
+        `| ${n.toLocaleString('en-US')} | ${rate(copyMs)} | ${rate(nodeMs)} | ${rate(src.ms)} | ${ratio.toFixed(2)} | ${(nodeMs / src.ms).toFixed(2)} | ${rss.toFixed(0)} MB | ${load()} |`,
       );
+      process.stderr.write(`bench:road: ${n} rows done (ratio ${ratio.toFixed(2)}, load ${load()})\n`);
       await db.query(`DROP TABLE ${table}`);
     }
   } finally {
@@ -85,8 +112,8 @@ async function main(): Promise<void> {
     await stopPostgres();
   }
   const out = [
-    '| rows | bare COPY TO STDOUT (rows/s) | source + aggregate-defects (rows/s) | ratio (goal >= 0.7) | peak RSS of the source process |',
-    '|---:|---:|---:|---:|---:|',
+    '| rows | bare COPY, psql (rows/s) | bare COPY, node (rows/s) | source + aggregate-defects (rows/s) | ratio to psql (goal >= 0.7) | ratio to node | peak RSS of the source process | load (1 min) |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
   ];
   if (figures.length >= 2) {

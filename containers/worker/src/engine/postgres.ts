@@ -1,20 +1,21 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { Client, ClientConfig, types } from 'pg';
-import Cursor from 'pg-cursor';
+import { Client, ClientConfig } from 'pg';
+import { to as copyTo, CopyToStreamQuery } from 'pg-copy-streams';
 import { z } from 'zod';
 import { getOperation } from '../operations/registry';
 import { bindOperation, DEFAULT_MAX_REJECT_RATIO } from './index';
+import { CopyTextScanner } from './pg-copy';
 import { RAW_PREFIX_BYTES } from './scan';
 
 /**
  * The database source of the engine: rows of a PostgreSQL query for a period [from, to) become records
  * and go through the SAME operation step as lines of an S3 object (`bindOperation`), so validation,
- * counting and results are identical. Rows are fetched through a server-side cursor in batches, so
- * memory stays flat whatever the period holds. A reject carries the row's key instead of a byte offset.
+ * counting and results are identical. Rows are streamed with `COPY (SELECT ...) TO STDOUT` and scanned
+ * as bytes arrive (engine/pg-copy.ts), so memory stays flat whatever the period holds. A reject carries
+ * the row's key instead of a byte offset.
  */
 
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 15 * 60 * 1000;
-export const DEFAULT_FETCH_ROWS = 5000;
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /** The JSON of an RDS-managed (or RDS-format) Secrets Manager secret. */
@@ -85,7 +86,7 @@ export interface Period {
 
 /**
  * What to read. Either a table (or view) with a mapping record field -> column, or SQL with the named
- * parameters `:from` and `:to` (bound as timestamptz, never spliced into the text).
+ * parameters `:from` and `:to` (bound values, never spliced into the text: see copyStatement).
  */
 export type PgQuery =
   | {
@@ -143,38 +144,46 @@ export function buildQuery(query: PgQuery, period: Period): { text: string; valu
   return { text, values, keyField: KEY_ALIAS };
 }
 
-const NUMERIC_OID = 1700;
-/** numeric -> JS number (records carry numbers, as JSON lines do); everything else as pg parses it. */
-const recordTypes = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === NUMERIC_OID ? (v: string) => Number(v) : types.getTypeParser(oid, format ?? 'text')) as typeof types.getTypeParser,
-};
+/**
+ * The period reaches the COPY statement as two transaction-local settings, set with bound parameters
+ * (COPY takes no parameters, and the period is never spliced into SQL text).
+ */
+const PERIOD_SETTINGS = { from: 'cdk_batch.period_from', to: 'cdk_batch.period_to' } as const;
+
+/**
+ * The COPY statement of `query` for the period: buildQuery's SELECT with its two parameters read from
+ * transaction-local settings (values bound in `SELECT set_config($1, $2, true)`).
+ */
+export function copyStatement(query: PgQuery, period: Period): { text: string; select: string; settings: [string, string][]; keyField: string } {
+  const { text, values, keyField } = buildQuery(query, period);
+  // A trailing semicolon ends a statement but not a subquery.
+  const select = text
+    .replace(/;\s*$/, '')
+    .replace(/\$1::timestamptz/g, `current_setting('${PERIOD_SETTINGS.from}')::timestamptz`)
+    .replace(/\$2::timestamptz/g, `current_setting('${PERIOD_SETTINGS.to}')::timestamptz`);
+  return {
+    text: `COPY (${select}) TO STDOUT`,
+    select,
+    settings: [
+      [PERIOD_SETTINGS.from, values[0] as string],
+      [PERIOD_SETTINGS.to, values[1] as string],
+    ],
+    keyField,
+  };
+}
 
 export interface QueryRunOptions {
   operationConfig?: unknown;
   /** One JSON line per rejected row: {key, reason, row}. */
   onReject?: (line: string) => void;
-  /** Awaited after every fetched batch, so a reject writer can apply backpressure. */
+  /** Awaited after every chunk of the COPY stream, so a reject writer can apply backpressure. */
   afterBatch?: () => Promise<void> | undefined;
-  /** Rows per FETCH. @default DEFAULT_FETCH_ROWS */
-  fetchRows?: number;
 }
 
 export interface QueryRunResult {
   document: Record<string, unknown>;
   records: number;
   rejected: number;
-}
-
-function toRecord(row: Record<string, unknown>, keyField: string): { key: unknown; record: Record<string, unknown> } {
-  const record: Record<string, unknown> = {};
-  let key: unknown;
-  for (const name of Object.keys(row)) {
-    const v = row[name];
-    if (name === keyField) key = v;
-    else record[name] = v instanceof Date ? v.toISOString() : v;
-  }
-  return { key, record };
 }
 
 function rejectLine(key: unknown, reason: string, record: Record<string, unknown>): string {
@@ -185,6 +194,9 @@ function rejectLine(key: unknown, reason: string, record: Record<string, unknown
 /**
  * Runs a record operation over the rows of `query` for `period`, in a READ ONLY REPEATABLE READ
  * transaction on `client` (one consistent snapshot; the statement timeout of the connection applies).
+ * The rows arrive as one `COPY (SELECT ...) TO STDOUT` stream (text format), so the server sends while
+ * the worker scans, with no round trip per batch; CopyTextScanner turns the bytes into the same records
+ * pg's query results give, and they go through the SAME operation step as lines of a file.
  * Throws when the connection drops or the query fails: the caller writes nothing in that case.
  */
 export async function processQuery(
@@ -196,42 +208,64 @@ export async function processQuery(
 ): Promise<QueryRunResult> {
   const op = getOperation(operationName);
   if (op.kind !== 'records') throw new Error(`operation ${operationName} does not process records`);
-  const { text, values, keyField } = buildQuery(query, period);
+  const copy = copyStatement(query, period);
   const state = op.init(op.parseConfig(options.operationConfig));
   const onReject = options.onReject ?? (() => undefined);
   const run = bindOperation(op, state, () => undefined, () => undefined);
-  const fetchRows = options.fetchRows ?? DEFAULT_FETCH_ROWS;
-  let rows = 0;
-  let cursor: Cursor | undefined;
+  let scanner: CopyTextScanner | undefined;
   try {
     await client.query('BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    // UTC and ISO dates: the text form of timestamps the scanner (and pg's parsers) read.
     await client.query("SET LOCAL TimeZone = 'UTC'");
-    cursor = client.query(new Cursor(text, values, { types: recordTypes }));
-    for (;;) {
-      const batch = (await cursor.read(fetchRows)) as Record<string, unknown>[];
-      if (batch.length === 0) break;
-      for (const row of batch) {
-        const { key, record } = toRecord(row, keyField);
-        const reason = run.sink.record(record);
-        if (reason !== undefined) {
+    await client.query("SET LOCAL DateStyle = 'ISO, MDY'");
+    await client.query('SELECT set_config($1, $2, true), set_config($3, $4, true)', copy.settings.flat());
+    // The columns and their types (COPY's text format carries neither).
+    const described = await client.query(`SELECT * FROM (${copy.select}) AS q LIMIT 0`);
+    scanner = new CopyTextScanner(
+      described.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })),
+      copy.keyField,
+      {
+        row: (record) => run.sink.record(record),
+        reject(key, reason, record) {
           state.rejected++;
           onReject(rejectLine(key, reason, record));
-        }
-      }
-      rows += batch.length;
-      const wait = options.afterBatch?.();
-      if (wait) await wait;
-    }
-    await cursor.close();
+        },
+      },
+    );
+    await readCopy(client.query(copyTo(copy.text)), scanner, options.afterBatch);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw new Error(
-      `reading ${operationName} input from PostgreSQL failed after ${rows} rows of ` +
+      `reading ${operationName} input from PostgreSQL failed after ${scanner?.rows ?? 0} rows of ` +
         `[${period.from.toISOString()}, ${period.to.toISOString()}): ${(err as Error).message}`,
     );
   }
   return { document: op.serialize(state), records: state.records, rejected: state.rejected };
+}
+
+/**
+ * Reads the COPY stream to its end. A failure of our own (a reject writer that failed) cannot stop the
+ * COPY on the connection, so the rest of the stream is drained (and ignored) before the error is
+ * thrown: the connection is then free for the ROLLBACK. A stream error (the server's error, a dropped
+ * connection, the statement timeout) is thrown at once.
+ */
+async function readCopy(stream: CopyToStreamQuery, scanner: CopyTextScanner, afterBatch?: () => Promise<void> | undefined): Promise<void> {
+  let failure: unknown;
+  let failed = false;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    if (failed) continue;
+    try {
+      scanner.write(chunk);
+      const wait = afterBatch?.();
+      if (wait) await wait;
+    } catch (err) {
+      failure = err;
+      failed = true;
+    }
+  }
+  if (failed) throw failure;
+  scanner.end();
 }
 
 export { DEFAULT_MAX_REJECT_RATIO };
