@@ -159,8 +159,9 @@ export function copyStatement(query: PgQuery, period: Period): { text: string; s
   // A trailing semicolon ends a statement but not a subquery.
   const select = text
     .replace(/;\s*$/, '')
-    .replace(/\$1::timestamptz/g, `current_setting('${PERIOD_SETTINGS.from}')::timestamptz`)
-    .replace(/\$2::timestamptz/g, `current_setting('${PERIOD_SETTINGS.to}')::timestamptz`);
+    // a scalar subquery: evaluated once per statement (an InitPlan), not once per row of a scan
+    .replace(/\$1::timestamptz/g, `(SELECT current_setting('${PERIOD_SETTINGS.from}')::timestamptz)`)
+    .replace(/\$2::timestamptz/g, `(SELECT current_setting('${PERIOD_SETTINGS.to}')::timestamptz)`);
   return {
     text: `COPY (${select}) TO STDOUT`,
     select,
