@@ -3,6 +3,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { randomUUID } from 'crypto';
 import { z } from 'zod';
+import { taggingHeader } from '../../containers/worker/src/retention';
 import { FieldError, InvalidRequestError, issuesToFieldErrors, validateSubmitRequest } from '../../lib/client';
 import { json } from '../submit-api/shared';
 import {
@@ -83,7 +84,7 @@ export async function createOcr(event: APIGatewayProxyEvent, d: OcrApiDeps): Pro
     if (parsed.data.upload) {
       const { contentType, contentLength } = parsed.data.upload;
       const inputKey = `${uploadPrefix(caller.tenantId)}${id}.${UPLOAD_CONTENT_TYPES[contentType]}`;
-      const tagging = `retention-days=${d.retentionDays}`;
+      const tagging = taggingHeader({ retentionDays: d.retentionDays });
       const url = await getSignedUrl(
         d.s3,
         new PutObjectCommand({ Bucket: d.inputBucket, Key: inputKey, ContentType: contentType, ContentLength: contentLength, Tagging: tagging }),

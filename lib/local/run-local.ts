@@ -188,7 +188,7 @@ type TaskHandler = (input: unknown) => Promise<unknown>;
  * aws-local-stepfunctions 3 calls Promise.withResolvers (Node.js >= 22); this package supports
  * Node.js >= 20.19, so the local runner provides it where the runtime does not.
  */
-function ensurePromiseWithResolvers(): void {
+export function ensurePromiseWithResolvers(): void {
   const P = Promise as unknown as { withResolvers?: () => unknown };
   if (typeof P.withResolvers === 'function') return;
   P.withResolvers = () => {

@@ -1,4 +1,5 @@
 import { DeleteObjectCommand, PutObjectCommand, PutObjectTaggingCommand } from '@aws-sdk/client-s3';
+import { tagSet } from '../../../containers/worker/src/retention';
 import { call, ClientContext, getText, isConditionFailure } from '../context';
 import { submissionRecordKey } from '../lookup';
 import { S3Location } from '../types';
@@ -64,7 +65,7 @@ export async function discardStagedInput(ctx: ClientContext, input: S3Location, 
           new PutObjectTaggingCommand({
             Bucket: input.bucket,
             Key: input.key,
-            Tagging: { TagSet: [{ Key: 'retention-days', Value: String(days) }, { Key: 'job-id', Value: jobId }] },
+            Tagging: { TagSet: tagSet({ retentionDays: days, jobId }) },
           }),
         ),
       );

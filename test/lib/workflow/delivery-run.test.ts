@@ -10,6 +10,7 @@ import { deliverRunMessage, deliveryRecordKey, kafkaClientConfig, kafkaTargetFro
 import { summaryKey } from '../../../lambda/planner/run-layout';
 import { putJson, readJson } from '../../../lambda/shared/s3-objects';
 import { AslDefinition, resolveDefinition } from '../../../lib/local/definition';
+import { ensurePromiseWithResolvers } from '../../../lib/local/run-local';
 import { STAGES } from '../../../lib/stacks/stage-config';
 import { ChunkedProcessingStack } from '../../../lib/workflow/chunked-processing-stack';
 import { DeliveryTarget, DeliveryTargets } from '../../../lib/workflow/delivery-targets';
@@ -17,18 +18,8 @@ import { Kafka } from 'kafkajs';
 import { freePort } from '../../support/moto-global-setup';
 import { motoClientConfig } from '../../support/moto';
 
-// aws-local-stepfunctions calls Promise.withResolvers (Node 22) on its Catch path; the Lambda runtime is Node 22,
-// the build machine's Node is 20.
-const P = Promise as unknown as { withResolvers?: () => unknown };
-P.withResolvers ??= () => {
-  let resolve!: (v: unknown) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-};
+// aws-local-stepfunctions calls Promise.withResolvers (Node 22) on its Catch path: the local runner's polyfill.
+ensurePromiseWithResolvers();
 
 const ENV = { account: '123456789012', region: 'eu-west-1' };
 const CLUSTER_ARN = 'arn:aws:kafka:eu-west-1:123456789012:cluster/runs-cluster/0a1b2c3d-4e5f-6789-abcd-ef0123456789-2';
