@@ -22,7 +22,7 @@ import { closeOcrEngines, recognize } from '../containers/worker/src/ocr/engine'
 import { decodePage } from '../containers/worker/src/ocr/image';
 import { languageDir } from '../containers/worker/src/ocr/languages';
 import { characterErrorRate, sampleImages } from '../containers/worker/src/ocr/sample-images';
-import { bundleWorker, downloadText, load, startMoto, upload } from './worker-process';
+import { bundleWorker, downloadText, load, runTimedWorker, startMoto, upload } from './worker-process';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
@@ -34,7 +34,6 @@ const ROUNDS = Number(arg('--rounds', '2'));
 const PAGE_JOBS = Number(arg('--page-jobs', '5'));
 const OUT_DIR = path.resolve(__dirname, 'out', 'ocr');
 const MAX_PAGE_PIXELS = 50_000_000;
-const ENV_AWS = { AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', AWS_REGION: 'us-east-1' };
 
 interface Timing {
   wallMs: number;
@@ -62,30 +61,16 @@ async function direct(doc: Buffer, pages: number): Promise<Timing & { texts: str
 
 /** One worker process running one `ocr` job, spawn to exit; CPU from /usr/bin/time (all its threads). */
 function job(bundle: string, endpoint: string, bucket: string, key: string, outKey: string): Timing {
-  const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', 'CPU=%U %S', process.execPath, bundle], {
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-    env: {
-      PATH: process.env.PATH,
-      ...ENV_AWS,
-      NODE_NO_WARNINGS: '1',
-      AWS_ENDPOINT_URL: endpoint,
-      S3_FORCE_PATH_STYLE: 'true',
-      JOB_ID: 'bench-ocr',
-      OPERATION: 'ocr',
-      OCR_LANG_PATH: languageDir(),
-      INPUT_S3_BUCKET: bucket,
-      INPUT_S3_KEY: key,
-      OUTPUT_S3_BUCKET: bucket,
-      OUTPUT_S3_KEY: outKey,
-    },
+  const { ms, cpuMs } = runTimedWorker(bundle, endpoint, {
+    JOB_ID: 'bench-ocr',
+    OPERATION: 'ocr',
+    OCR_LANG_PATH: languageDir(),
+    INPUT_S3_BUCKET: bucket,
+    INPUT_S3_KEY: key,
+    OUTPUT_S3_BUCKET: bucket,
+    OUTPUT_S3_KEY: outKey,
   });
-  const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`ocr job process exited ${r.status}: ${r.stderr.slice(-2000)}`);
-  const cpu = /CPU=([\d.]+) ([\d.]+)/.exec(r.stderr);
-  if (!cpu) throw new Error(`no CPU time from /usr/bin/time: ${r.stderr.slice(-500)}`);
-  return { wallMs, cpuMs: (Number(cpu[1]) + Number(cpu[2])) * 1000 };
+  return { wallMs: ms, cpuMs };
 }
 
 function convert(inputs: string[], out: string): void {

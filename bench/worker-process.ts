@@ -97,33 +97,47 @@ interface ProcessRun {
   summary: { records: number; rejected: number; threads: number; status: string };
 }
 
-/** One bundled worker process, from spawn to exit, its peak RSS from /usr/bin/time (KiB). */
-export function runWorkerProcess(bundle: string, endpoint: string, bucket: string, key: string, threads: number, outKey: string): ProcessRun {
+/** One bundled worker process as a Batch container runs it, spawn to exit, under /usr/bin/time. */
+export interface TimedProcess {
+  ms: number;
+  maxRssMb: number;
+  /** User + system CPU of the process and all its threads. */
+  cpuMs: number;
+  stdout: string;
+}
+
+/**
+ * Runs the bundled worker once with the job's environment (the contract's variables on top of the
+ * bench's S3 endpoint and credentials) and returns its wall time, peak RSS and CPU time.
+ */
+export function runTimedWorker(bundle: string, endpoint: string, jobEnv: Record<string, string>): TimedProcess {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', 'MAXRSS=%M', process.execPath, bundle], {
+  const r = spawnSync('/usr/bin/time', ['-f', 'MAXRSS=%M CPU=%U %S', process.execPath, bundle], {
     encoding: 'utf8',
     maxBuffer: 64 << 20,
-    env: {
-      PATH: process.env.PATH,
-      ...ENV_AWS,
-      NODE_NO_WARNINGS: '1',
-      AWS_ENDPOINT_URL: endpoint,
-      S3_FORCE_PATH_STYLE: 'true',
-      JOB_ID: 'bench',
-      OPERATION: 'aggregate-defects',
-      INPUT_S3_BUCKET: bucket,
-      INPUT_S3_KEY: key,
-      OUTPUT_S3_BUCKET: bucket,
-      OUTPUT_S3_KEY: outKey,
-      WORKER_THREADS: String(threads),
-    },
+    env: { PATH: process.env.PATH, ...ENV_AWS, NODE_NO_WARNINGS: '1', AWS_ENDPOINT_URL: endpoint, S3_FORCE_PATH_STYLE: 'true', ...jobEnv },
   });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`worker process exited ${r.status}: ${r.stderr}`);
-  const line = r.stdout.split('\n').find((l) => l.includes('"message":"summary"'));
-  const rss = /MAXRSS=(\d+)/.exec(r.stderr);
-  if (!line || !rss) throw new Error(`no summary or RSS from the worker process: ${r.stderr}`);
-  return { ms, maxRssMb: Number(rss[1]) / 1024, summary: JSON.parse(line) };
+  if (r.status !== 0) throw new Error(`worker process (${jobEnv.OPERATION}) exited ${r.status}: ${r.stderr.slice(-2000)}`);
+  const m = /MAXRSS=(\d+) CPU=([\d.]+) ([\d.]+)/.exec(r.stderr);
+  if (!m) throw new Error(`no RSS or CPU time from /usr/bin/time: ${r.stderr.slice(-500)}`);
+  return { ms, maxRssMb: Number(m[1]) / 1024, cpuMs: (Number(m[2]) + Number(m[3])) * 1000, stdout: r.stdout };
+}
+
+/** One bundled aggregate-defects worker process, from spawn to exit, with its peak RSS. */
+export function runWorkerProcess(bundle: string, endpoint: string, bucket: string, key: string, threads: number, outKey: string): ProcessRun {
+  const { ms, maxRssMb, stdout } = runTimedWorker(bundle, endpoint, {
+    JOB_ID: 'bench',
+    OPERATION: 'aggregate-defects',
+    INPUT_S3_BUCKET: bucket,
+    INPUT_S3_KEY: key,
+    OUTPUT_S3_BUCKET: bucket,
+    OUTPUT_S3_KEY: outKey,
+    WORKER_THREADS: String(threads),
+  });
+  const line = stdout.split('\n').find((l) => l.includes('"message":"summary"'));
+  if (!line) throw new Error('no summary line from the worker process');
+  return { ms, maxRssMb, summary: JSON.parse(line) };
 }
 
 export async function upload(endpoint: string, bucket: string, key: string, file: string): Promise<void> {
