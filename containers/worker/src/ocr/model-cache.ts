@@ -73,9 +73,14 @@ export function ensureUnpacked(srcDir: string, lang: string, cacheDir: string): 
   const target = path.join(cacheDir, `${lang}.traineddata`);
   const trailer = gzipTrailer(gz);
   if (matchesTrailer(target, trailer)) return true;
-  const data = gunzipSync(readFileSync(gz));
+  let data: Buffer;
+  try {
+    data = gunzipSync(readFileSync(gz));
+  } catch (err) {
+    throw new Error(`${gz}: corrupt language data (${(err as Error).message})`);
+  }
   if (data.length % 2 ** 32 !== trailer.size || crc32(data) !== trailer.crc) {
-    throw new Error(`${gz}: the unpacked data does not match its gzip trailer (corrupt language data)`);
+    throw new Error(`${gz}: corrupt language data (the unpacked data does not match its gzip trailer)`);
   }
   const tmp = `${target}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
