@@ -1,14 +1,15 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'fs';
+import { execSync } from 'child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'fs';
 import * as os from 'os';
 import path from 'path';
-import { gunzipSync, gzipSync } from 'zlib';
+import { crc32, gunzipSync, gzipSync } from 'zlib';
 import { languageDir } from '../../../../containers/worker/src/ocr/languages';
 import { ensureUnpacked, gzipTrailer, languageData } from '../../../../containers/worker/src/ocr/model-cache';
 
 /** A language folder holding a small gzip'd "model" (the real data is 3 MB; the cache logic is the same). */
 function langFolder(root: string, content = 'fake traineddata '.repeat(1000)): string {
   const dir = path.join(root, 'lang');
-  require('fs').mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'xyz.traineddata.gz'), gzipSync(Buffer.from(content)));
   return dir;
 }
@@ -25,7 +26,7 @@ describe('uncompressed language data cache', () => {
     const data = gunzipSync(readFileSync(gz));
     const t = gzipTrailer(gz);
     expect(t.size).toBe(data.length);
-    expect(t.crc).toBe(require('zlib').crc32(data));
+    expect(t.crc).toBe(crc32(data));
   });
 
   test('unpacks once into the cache and reuses the file on the next start', () => {
@@ -104,4 +105,26 @@ describe('uncompressed language data cache', () => {
     expect(() => ensureUnpacked(src, 'xyz', cacheDir)).toThrow(/xyz\.traineddata\.gz: corrupt language data/);
     expect(existsSync(path.join(cacheDir, 'xyz.traineddata'))).toBe(false);
   });
+});
+
+test("the ocr image's build step leaves uncompressed data that the engine uses with no cache", () => {
+  // The RUN line of the Dockerfile's ocr-modules stage, run here on a copy of the installed data package.
+  const dockerfile = readFileSync(path.resolve(__dirname, '../../../../containers/worker/Dockerfile'), 'utf8');
+  const run = dockerfile.split('\n').find((l) => l.startsWith('RUN ') && l.includes('traineddata.gz'));
+  expect(run).toBeDefined();
+  const root = mkdtempSync(path.join(os.tmpdir(), 'ocr-image-data-'));
+  try {
+    const pkg = path.dirname(require.resolve('@tesseract.js-data/eng/package.json'));
+    cpSync(pkg, path.join(root, 'node_modules/@tesseract.js-data/eng'), { recursive: true });
+    execSync(run!.slice('RUN '.length), { cwd: root, shell: '/bin/sh' });
+    const dir = path.join(root, 'node_modules/@tesseract.js-data/eng/4.0.0_best_int');
+    const cacheRoot = path.join(root, 'cache');
+    expect(languageData(dir, ['eng'], cacheRoot)).toEqual({ langPath: dir, gzip: false });
+    expect(existsSync(cacheRoot)).toBe(false);
+    const t = gzipTrailer(path.join(dir, 'eng.traineddata.gz'));
+    const data = readFileSync(path.join(dir, 'eng.traineddata'));
+    expect([data.length, crc32(data)]).toEqual([t.size, t.crc]);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
