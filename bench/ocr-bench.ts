@@ -168,6 +168,9 @@ async function main(): Promise<void> {
       ['load average (1 / 5 / 15 min) at end', load()],
     ];
     console.log(['| measure | value |', '| --- | --- |', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n'));
+    console.log(`ocr job / direct, pages per vCPU (one ${pages}-page TIFF per job): ${fmt2(perCpu(bestDoc) / perCpu(bestDirect))} (goal >= 0.9)`);
+    console.log(`ocr job / direct, pages per second wall (one ${pages}-page TIFF per job): ${fmt2(perWall(bestDoc) / perWall(bestDirect))}`);
+    console.log(`ocr fixed CPU per job: ${Math.round(bestDoc.cpuMs - bestDirect.cpuMs)} ms; load average ${load()}`);
   } finally {
     await closeOcrEngines();
     try {
