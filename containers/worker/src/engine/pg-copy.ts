@@ -161,47 +161,65 @@ function plainNumber(buf: Buffer, s: number, e: number): number {
   return neg ? -v : v;
 }
 
-const isDigit = (b: number) => b >= ZERO && b <= NINE;
-
-const TIMESTAMP_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+/** The value of the two decimal digits at buf[i], buf[i + 1], or -1 when either is not a digit. */
+function twoDigits(buf: Buffer, i: number): number {
+  const a = buf[i] - ZERO;
+  const b = buf[i + 1] - ZERO;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+}
 
 /**
  * `YYYY-MM-DD HH:MM:SS+00` (a timestamptz without fraction, with TimeZone UTC and DateStyle ISO), year
  * 1000..9999, as the ISO string of pg's Date (`YYYY-MM-DDTHH:MM:SS.000Z`); undefined for any other text.
  * The strings of the current day are kept in a table of its 86,400 seconds (bounded; renewed when the
  * day changes), so a repeated second costs no allocation and the string is flat for the step's regex.
+ * The day's ten bytes are checked once when the day changes; a row of the same day compares them and
+ * reads the time.
  */
 class UtcTimestamps {
   private readonly dayBytes = Buffer.alloc(10);
+  /** `YYYY-MM-DDTHH:MM:SS.000Z` of the current day, the time filled in per new second. */
+  private readonly iso = Buffer.from('0000-00-00T00:00:00.000Z', 'latin1') as Latin1;
   private hasDay = false;
-  private times: (string | undefined)[] = new Array(86_400);
+  private times: (string | null)[] = new Array<string | null>(86_400).fill(null);
 
   read(buf: Buffer, s: number, e: number): string | undefined {
     if (e - s !== 22) return undefined;
-    if (buf[s + 4] !== MINUS || buf[s + 7] !== MINUS || buf[s + 10] !== 0x20 || buf[s + 13] !== 0x3a || buf[s + 16] !== 0x3a) return undefined;
-    if (buf[s + 19] !== 0x2b || buf[s + 20] !== ZERO || buf[s + 21] !== ZERO || buf[s] === ZERO) return undefined;
-    for (let k = 0; k < TIMESTAMP_DIGITS.length; k++) if (!isDigit(buf[s + TIMESTAMP_DIGITS[k]])) return undefined;
-    const h = (buf[s + 11] - ZERO) * 10 + buf[s + 12] - ZERO;
-    const m = (buf[s + 14] - ZERO) * 10 + buf[s + 15] - ZERO;
-    const sec = (buf[s + 17] - ZERO) * 10 + buf[s + 18] - ZERO;
-    // PostgreSQL never writes hour 24 or second 60 for a timestamptz; anything else out of range: pg parses it
-    if (h > 23 || m > 59 || sec > 59) return undefined;
-    const d = this.dayBytes;
-    let sameDay = this.hasDay;
-    for (let k = 0; sameDay && k < 10; k++) sameDay = d[k] === buf[s + k];
-    if (!sameDay) {
-      buf.copy(d, 0, s, s + 10);
-      this.hasDay = true;
-      this.times = new Array(86_400);
+    if (buf[s + 10] !== 0x20 || buf[s + 13] !== 0x3a || buf[s + 16] !== 0x3a || buf[s + 19] !== 0x2b || buf[s + 20] !== ZERO || buf[s + 21] !== ZERO) {
+      return undefined;
     }
+    const d = this.dayBytes;
+    if (
+      !this.hasDay || buf[s + 9] !== d[9] || buf[s + 8] !== d[8] || buf[s + 6] !== d[6] || buf[s + 5] !== d[5] ||
+      buf[s + 3] !== d[3] || buf[s + 2] !== d[2] || buf[s + 1] !== d[1] || buf[s] !== d[0]
+    ) {
+      if (!this.newDay(buf, s)) return undefined;
+    }
+    const h = twoDigits(buf, s + 11);
+    const m = twoDigits(buf, s + 14);
+    const sec = twoDigits(buf, s + 17);
+    // PostgreSQL never writes hour 24 or second 60 for a timestamptz; anything else out of range: pg parses it
+    if (h < 0 || m < 0 || sec < 0 || h > 23 || m > 59 || sec > 59) return undefined;
     const t = h * 3600 + m * 60 + sec;
     let text = this.times[t];
-    if (text === undefined) {
-      const b = buf as Latin1;
-      // flat: one string made once per second of the day
-      this.times[t] = text = Buffer.from(`${b.latin1Slice(s, s + 10)}T${b.latin1Slice(s + 11, s + 19)}.000Z`, 'latin1').toString('latin1');
+    if (text === null) {
+      // one flat string made once per second of the day: the day, then the time, in the ISO frame
+      const iso = this.iso;
+      buf.copy(iso, 11, s + 11, s + 19);
+      this.times[t] = text = iso.latin1Slice(0, 24);
     }
     return text;
+  }
+
+  /** A day `YYYY-MM-DD` (year 1000..9999) at buf[s]: it becomes the current day; false when it is not one. */
+  private newDay(buf: Buffer, s: number): boolean {
+    if (buf[s + 4] !== MINUS || buf[s + 7] !== MINUS || buf[s] === ZERO) return false;
+    if (twoDigits(buf, s) < 0 || twoDigits(buf, s + 2) < 0 || twoDigits(buf, s + 5) < 0 || twoDigits(buf, s + 8) < 0) return false;
+    buf.copy(this.dayBytes, 0, s, s + 10);
+    buf.copy(this.iso, 0, s, s + 10);
+    this.hasDay = true;
+    this.times = new Array<string | null>(86_400).fill(null);
+    return true;
   }
 }
 
