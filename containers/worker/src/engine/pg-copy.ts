@@ -416,9 +416,30 @@ export class CopyTextScanner {
     }
     const values = this.values;
     const slots = this.slots;
+    const kinds = this.kinds;
     for (let c = 0; c < n; c++) {
       const at = slots[c];
-      if (at >= 0) values[at] = this.value(c, buf, starts[c], ends[c], flags[c]);
+      if (at < 0) continue;
+      const fs = starts[c];
+      const fe = ends[c];
+      const f = flags[c];
+      let v: unknown;
+      // the common cases in place; escapes, other types and unusual text in value()
+      if (f === 0 && kinds[c] <= Kind.Int) {
+        if (kinds[c] === Kind.Text) {
+          const interner = this.interners[c];
+          v = interner !== undefined && interner.on ? interner.get(buf, fs, fe) : (buf as Latin1).latin1Slice(fs, fe);
+        } else {
+          v = plainNumber(buf, fs, fe);
+          if (v !== v) v = this.value(c, buf, fs, fe, f);
+        }
+      } else if (f === 0 && kinds[c] === Kind.Timestamptz) {
+        v = this.timestamps.read(buf, fs, fe);
+        if (v === undefined) v = this.value(c, buf, fs, fe, f);
+      } else {
+        v = this.value(c, buf, fs, fe, f);
+      }
+      values[at] = v;
     }
     const record = this.make(values);
     this.rows++;
