@@ -24,13 +24,13 @@ export const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' / ');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** The Dockerfile's build stage, on this machine (target node20: the Node that runs here). */
-export function bundleWorker(outDir: string): string {
+export function bundleWorker(outDir: string, entry = path.join(ROOT, 'containers/worker/src/main.ts'), name = 'worker.js'): string {
   mkdirSync(outDir, { recursive: true });
-  const out = path.join(outDir, 'worker.js');
+  const out = path.join(outDir, name);
   const r = spawnSync(
     path.join(ROOT, 'node_modules/.bin/esbuild'),
     [
-      path.join(ROOT, 'containers/worker/src/main.ts'),
+      entry,
       '--bundle', '--platform=node', '--target=node20', '--format=cjs',
       '--external:sharp', '--external:tesseract.js',
       '--minify-syntax', '--sourcemap', '--legal-comments=none', `--outfile=${out}`, '--log-level=warning',
