@@ -127,3 +127,29 @@ export function linkObject(directory: string, bucket: string, key: string, file:
     },
   };
 }
+
+/** The worker's variable naming a folder whose `<bucket>/<key>` files it reads instead of those S3 objects. */
+export const LOCAL_INPUT_ROOT_VARIABLE = 'WORKER_LOCAL_INPUT_ROOT';
+
+/**
+ * Lays out a local file where a worker with `WORKER_LOCAL_INPUT_ROOT=<root>` reads s3://bucket/key
+ * from (`<root>/<bucket>/<key>`): a hard link (a symbolic link across file systems), so the workers read
+ * the input in place, with no S3 server streaming it. Returns a function that removes the link (the
+ * file stays). The key must stay inside the root.
+ */
+export function linkLocalInput(root: string, bucket: string, key: string, file: string): { path: string; remove: () => void } {
+  const base = path.resolve(root);
+  const target = path.resolve(base, bucket, key);
+  if (!target.startsWith(`${base}${path.sep}`) || bucket.includes('/') || bucket.startsWith('.')) {
+    throw new Error(`s3://${bucket}/${key} does not map to a file under ${base}`);
+  }
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  fs.rmSync(target, { force: true });
+  const source = path.resolve(file);
+  try {
+    fs.linkSync(source, target);
+  } catch {
+    fs.symlinkSync(source, target);
+  }
+  return { path: target, remove: () => fs.rmSync(target, { force: true }) };
+}
