@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -202,6 +203,18 @@ export function ensurePromiseWithResolvers(): void {
   };
 }
 
+/** A free TCP port on loopback (the embedded S3 server binds it a moment later). */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 function newRunId(): string {
   const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return `local-${t}-${Math.random().toString(36).slice(2, 6)}`;
@@ -251,31 +264,43 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const s3Dir = path.join(stateDir, 's3');
   // An external S3-compatible server (options.s3) holds the run instead of the embedded one.
   const external = options.s3;
+  // The embedded server's port is chosen here, so the worker processes (whose environment names the
+  // endpoint) start at once instead of after the server process has loaded s3rver.
+  const port = external ? 0 : await freeLoopbackPort();
+  const endpoint = external ? external.endpoint : `http://127.0.0.1:${port}`;
   const serverStarting: Promise<{ readonly endpoint: string; close(): Promise<void> }> = external
-    ? Promise.resolve({ endpoint: external.endpoint, close: async () => undefined })
-    : startEmbeddedS3(s3Dir, LOCAL_BUCKET);
-  const [serverResult, bundleResult] = await Promise.allSettled([serverStarting, bundleWorker(cache)]);
+    ? Promise.resolve({ endpoint, close: async () => undefined })
+    : startEmbeddedS3(s3Dir, LOCAL_BUCKET, port);
+  serverStarting.catch(() => undefined);
+  const credentials = external ? { accessKeyId: external.accessKeyId, secretAccessKey: external.secretAccessKey } : { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+  const region = external?.region ?? 'us-east-1';
+  // Workers read the input in place (a link under this folder) when the S3 server is the embedded one;
+  // only the runner sets the variable: one inherited from the environment or given in workerEnv is dropped.
+  const localInputRoot = external ? undefined : path.join(stateDir, 'local-input');
+  const workerEnvBase = poolEnvironment({ processEnv: process.env, workerEnv: options.workerEnv, endpoint, region, credentials, localInputRoot });
+  let pool: WorkerPool | undefined;
+  const [bundleResult] = await Promise.allSettled([bundleWorker(cache)]);
+  if (bundleResult.status === 'fulfilled') {
+    pool = new WorkerPool({ workerJs: bundleResult.value.file, size: workers, env: workerEnvBase });
+    // The worker processes start (Node, the bundle's modules) while the S3 server starts and the
+    // synthesis, validation and planning run.
+    pool.prestart();
+  }
+  const [serverResult] = await Promise.allSettled([serverStarting]);
   if (serverResult.status === 'rejected' || bundleResult.status === 'rejected') {
+    await pool?.close();
     if (serverResult.status === 'fulfilled') await serverResult.value.close();
     await Promise.allSettled([synthesizing]);
     throw serverResult.status === 'rejected' ? serverResult.reason : (bundleResult as PromiseRejectedResult).reason;
   }
   const server = serverResult.value;
   const worker = bundleResult.value;
-  const endpoint = server.endpoint;
-  const credentials = external ? { accessKeyId: external.accessKeyId, secretAccessKey: external.secretAccessKey } : { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-  const region = external?.region ?? 'us-east-1';
   options.onStarted?.({ endpoint, bucket: LOCAL_BUCKET, runId });
   const s3Plain = new S3Client({ endpoint, region, forcePathStyle: true, credentials });
   // The state machine's own S3 states write exactly what their parameters say (Tagging included), as on
   // AWS: through a client of their own that the handlers' tagWrites does not touch.
   const statesS3 = new S3Client({ endpoint, region, forcePathStyle: true, credentials });
-  // Workers read the input in place (a link under this folder) when the S3 server is the embedded one;
-  // only the runner sets the variable: one inherited from the environment or given in workerEnv is dropped.
-  const localInputRoot = external ? undefined : path.join(stateDir, 'local-input');
-  const workerEnvBase = poolEnvironment({ processEnv: process.env, workerEnv: options.workerEnv, endpoint, region, credentials, localInputRoot });
 
-  let pool: WorkerPool | undefined;
   let aborted = false;
   const onAbort = (): void => {
     aborted = true;
@@ -314,9 +339,6 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
         inPlace.remove();
       };
     }
-    pool = new WorkerPool({ workerJs: worker.file, size: workers, env: workerEnvBase });
-    // The worker processes start (Node, the bundle's modules) while the synthesis, validation and planning run.
-    pool.prestart();
     const uploadMs = Date.now() - tStart;
     const synthesized = await synthesizing;
     const { template, functionArns, hit: definitionHit } = synthesized;
@@ -485,7 +507,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       delivered,
       phases: { synthMs, uploadMs, executionMs },
       cache: { definition: definitionHit, workerBundle: worker.hit },
-      workerProcesses: pool.started,
+      workerProcesses: pool!.started,
       chunkTimings,
     };
   } finally {

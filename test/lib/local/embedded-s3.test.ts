@@ -97,6 +97,23 @@ test('close stops the process and frees the port', async () => {
   expect(refused).toBe(true);
 });
 
+test('starts on the port it is given (the runner picks it to start the workers first), and fails clearly when it is taken', async () => {
+  const port = Number(new URL(server.endpoint).port);
+  await expect(startEmbeddedS3(path.join(tmp, 'store3'), 'b', port)).rejects.toThrow(/embedded S3 exited with code 1 before listening: [\s\S]*EADDRINUSE/);
+  const free = await new Promise<number>((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const other = await startEmbeddedS3(path.join(tmp, 'store4'), 'b', free);
+  try {
+    expect(other.endpoint).toBe(`http://127.0.0.1:${free}`);
+  } finally {
+    await other.close();
+  }
+});
+
 test('linkLocalInput lays the file out as <root>/<bucket>/<key> (the same inode) and removes only the link', () => {
   const root = path.join(tmp, 'local-input');
   const linked = linkLocalInput(root, 'b', 'inputs/run-1/input.jsonl', file);
