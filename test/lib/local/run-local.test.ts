@@ -121,7 +121,7 @@ describe.each(['jsonl', 'csv'] as const)('run-local on 1M records of %s', (forma
     expect(fs.readdirSync(inputsDir, { recursive: true }).filter((f) => String(f).endsWith('._S3rver_object'))).toEqual([]);
   });
 
-  test('the pool workers read the input in place: the file linked under <state>/local-input/<bucket>/<key> while the run went on, removed after it', () => {
+  test('the input is laid out for the pool workers\' in-place reads (WORKER_LOCAL_INPUT_ROOT): linked under <state>/local-input/<bucket>/<key> while the run went on, removed after it', () => {
     expect([...localInputInodes]).toEqual([fs.statSync(input).ino]);
     expect(fs.readdirSync(localInputDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile())).toEqual([]);
   });
