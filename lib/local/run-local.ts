@@ -152,7 +152,7 @@ function checkOptions(o: LocalRunOptions): void {
  * its sources: the bundle is cached under the source cache, keyed by the esbuild version and checked
  * against every file esbuild read for it (the bundle itself included).
  */
-async function bundleWorker(cache: SourceCacheOptions): Promise<{ file: string; hit: boolean }> {
+export async function bundleWorker(cache: SourceCacheOptions): Promise<{ file: string; hit: boolean }> {
   const lookup = await cachedBySources(
     'worker-bundle',
     { esbuild: packageVersion('esbuild'), entry: 'containers/worker/src/main.ts' },
