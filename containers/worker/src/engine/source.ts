@@ -1,7 +1,51 @@
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createReadStream, existsSync, promises as fsp, statSync } from 'fs';
+import * as path from 'path';
 import type { Readable } from 'stream';
 import { createGunzip } from 'zlib';
 import { parseHeader } from './csv';
+
+/**
+ * The process variable naming a folder whose `<bucket>/<key>` files the worker reads instead of those
+ * S3 objects (HEAD, ranged reads, the CSV header): the local runner sets it for its worker pool so the
+ * input is read in place from disk, with no S3 server streaming it. It comes only from the process
+ * environment: no job parameter, message or operation config can set it (it is in no operation's
+ * settable environment), and it is unset on AWS. A key whose file is missing is read from S3 as usual.
+ */
+export const LOCAL_INPUT_ROOT_ENV = 'WORKER_LOCAL_INPUT_ROOT';
+
+/**
+ * The local file standing in for s3://bucket/key under WORKER_LOCAL_INPUT_ROOT, or undefined (variable
+ * unset, or no such file). The key is mapped segment by segment and must be a plain relative path:
+ * absolute keys, `.`/`..` and empty segments would name another file than the object, so they are
+ * refused with an error naming the key. Links inside the root are followed: the runner lays them out.
+ */
+export function localInputFile(bucket: string, key: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const root = env[LOCAL_INPUT_ROOT_ENV];
+  if (!root) return undefined;
+  if (!path.isAbsolute(root)) {
+    throw new Error(`${LOCAL_INPUT_ROOT_ENV} must be an absolute folder, got "${root}"`);
+  }
+  const plain = (name: string) => name.length > 0 && name.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..') && !name.includes('\\') && !name.includes('\0');
+  if (!plain(bucket) || bucket.includes('/') || !plain(key)) {
+    throw new Error(
+      `input s3://${bucket}/${key} cannot be read under ${LOCAL_INPUT_ROOT_ENV}: the bucket must be one path segment and the key a relative path without empty, "." or ".." segments or backslashes`,
+    );
+  }
+  const base = path.resolve(root);
+  const file = path.resolve(base, bucket, ...key.split('/'));
+  if (!file.startsWith(`${base}${path.sep}`)) {
+    throw new Error(`input s3://${bucket}/${key} maps outside ${LOCAL_INPUT_ROOT_ENV} (${base})`);
+  }
+  if (!existsSync(file)) return undefined;
+  return statSync(file).isFile() ? file : undefined;
+}
+
+/** A stable ETag-like identity of a local input file (size, modification time, inode) for checkpoints. */
+function localEtag(file: string): { size: number; etag: string } {
+  const st = statSync(file, { bigint: true });
+  return { size: Number(st.size), etag: `"local-${st.size}-${st.mtimeNs}-${st.ino}"` };
+}
 
 export interface ObjectInfo {
   size: number;
@@ -9,6 +53,8 @@ export interface ObjectInfo {
 }
 
 export async function headObject(s3: S3Client, bucket: string, key: string): Promise<ObjectInfo> {
+  const local = localInputFile(bucket, key);
+  if (local) return localEtag(local);
   try {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     return { size: head.ContentLength ?? 0, etag: head.ETag };
@@ -33,6 +79,11 @@ export async function openRange(
   from: number,
   options: { gzip?: boolean; signal?: AbortSignal } = {},
 ): Promise<AsyncIterable<Buffer>> {
+  const local = localInputFile(bucket, key);
+  if (local) {
+    const stream = createReadStream(local, { start: from, highWaterMark: 1024 * 1024, signal: options.signal });
+    return options.gzip ? gunzipped(stream) : stream;
+  }
   const res = await s3.send(
     new GetObjectCommand({
       Bucket: bucket,
@@ -43,10 +94,30 @@ export async function openRange(
   );
   const body = res.Body as Readable | undefined;
   if (!body) throw new Error(`empty body reading s3://${bucket}/${key}`);
-  if (!options.gzip) return body;
+  return options.gzip ? gunzipped(body) : body;
+}
+
+function gunzipped(body: Readable): Readable {
   const gunzip = createGunzip({ chunkSize: 64 * 1024 });
   body.on('error', (err) => gunzip.destroy(err));
   return body.pipe(gunzip);
+}
+
+/** Bytes [0, want) of the object: a ranged GET, or a read of its local file. */
+async function readHead(s3: S3Client, bucket: string, key: string, want: number): Promise<Buffer> {
+  const local = localInputFile(bucket, key);
+  if (local) {
+    const fh = await fsp.open(local, 'r');
+    try {
+      const buf = Buffer.alloc(want);
+      const { bytesRead } = await fh.read(buf, 0, want, 0);
+      return buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  }
+  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${Math.max(0, want - 1)}` }));
+  return Buffer.from(await res.Body!.transformToByteArray());
 }
 
 /**
@@ -62,8 +133,7 @@ export async function readCsvHeader(
 ): Promise<string[]> {
   let want = Math.min(64 * 1024, objectSize);
   for (;;) {
-    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${Math.max(0, want - 1)}` }));
-    const bytes = Buffer.from(await res.Body!.transformToByteArray());
+    const bytes = await readHead(s3, bucket, key, want);
     let text = bytes.toString('utf8');
     if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     let start = 0;
