@@ -16,9 +16,16 @@ export interface ClientConfig {
   readonly quotaTable?: string;
   /** The quota limits as JSON (QuotaTable.limitsJson). */
   readonly quotaLimits?: string;
+  /** Bucket holding the chunked workflow's `runs/` (`batchctl runs`). */
+  readonly runsBucket?: string;
+  /** The chunked workflow's state machine (`batchctl runs`). */
+  readonly stateMachineArn?: string;
 }
 
-/** The CloudFormation OutputKeys the platform stack emits, and the config field each one fills. */
+/**
+ * The CloudFormation OutputKeys batchctl reads, and the config field each one fills: the platform stack's
+ * (`BatchPlatform-<stage>`, for jobs) and the workflow stack's (`ChunkedProcessing-<stage>`, for `runs`).
+ */
 export const STACK_OUTPUT_KEYS = {
   JobQueueArn: 'jobQueue',
   JobDefinitionArn: 'jobDefinition',
@@ -29,6 +36,8 @@ export const STACK_OUTPUT_KEYS = {
   NotificationTopicArn: 'notificationTopicArn',
   QuotaTableName: 'quotaTable',
   QuotaLimits: 'quotaLimits',
+  RunsBucketName: 'runsBucket',
+  StateMachineArn: 'stateMachineArn',
 } as const satisfies Record<string, keyof ClientConfig>;
 
 /** Environment variables batchctl reads, and the config field each one fills. */
@@ -40,6 +49,8 @@ export const CONFIG_ENV_VARS = {
   BATCH_OUTPUT_BUCKET: 'outputBucket',
   BATCH_QUOTA_TABLE: 'quotaTable',
   BATCH_QUOTA_LIMITS: 'quotaLimits',
+  BATCH_RUNS_BUCKET: 'runsBucket',
+  BATCH_STATE_MACHINE_ARN: 'stateMachineArn',
   AWS_REGION: 'region',
 } as const satisfies Record<string, keyof ClientConfig>;
 

@@ -7,6 +7,8 @@ Configuration (flags win over environment, environment over --stack):
   --queue / BATCH_JOB_QUEUE, --job-definition / BATCH_JOB_DEFINITION,
   --input-bucket / BATCH_INPUT_BUCKET, --output-bucket / BATCH_OUTPUT_BUCKET, --region / AWS_REGION,
   --stack <name>: the outputs JobQueueArn, JobDefinitionArn, InputBucketName, OutputBucketName.
+  runs: --runs-bucket / BATCH_RUNS_BUCKET, --state-machine / BATCH_STATE_MACHINE_ARN,
+  --stack <workflow stack, ChunkedProcessing-<stage>>: the outputs RunsBucketName, StateMachineArn.
 
 Exit codes (--json: errors are one JSON line {"error":{"code",...}} on stderr):
   0    ok

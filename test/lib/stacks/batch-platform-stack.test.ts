@@ -1,3 +1,4 @@
+import { STACK_OUTPUT_KEYS } from '../../../lib/client';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { BatchPlatformStack } from '../../../lib/stacks/batch-platform-stack';
 import { addPlatformStacks, PlatformStacks } from '../../../lib/stacks/platform-app';
@@ -201,6 +202,13 @@ describe('ChunkedProcessingStack of a stage', () => {
     for (const a of alarms) {
       expect(JSON.stringify(a.Properties.AlarmActions)).toMatch(/Fn::ImportValue.*OperationsTopic/);
     }
+  });
+
+  test('outputs the runs bucket and the state machine under the keys `batchctl runs --stack` reads', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.RunsBucketName.Value).toEqual({ 'Fn::ImportValue': expect.stringMatching(/^BatchPlatform-dev:.*StagingOutputBucket/) });
+    expect(outputs.StateMachineArn.Value).toEqual({ Ref: expect.stringMatching(/^WorkflowStateMachine/) });
+    expect(STACK_OUTPUT_KEYS).toMatchObject({ RunsBucketName: 'runsBucket', StateMachineArn: 'stateMachineArn' });
   });
 
   test('matches the snapshot (asset hashes masked)', () => {
