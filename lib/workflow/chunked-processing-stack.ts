@@ -69,10 +69,6 @@ export class ChunkedProcessingStack extends Stack {
       value: this.workflow.stateMachine.stateMachineArn,
       description: 'Start a run: aws stepfunctions start-execution --state-machine-arn <this> --input \'{"bucket":...,"key":...,"operation":...}\'',
     });
-    new CfnOutput(this, 'RunsBucketName', {
-      value: props.bucket.bucketName,
-      description: 'Bucket holding runs/ (plans, manifests, chunk results, summaries): batchctl runs --stack <this stack> reads it and StateMachineArn',
-    });
     if (this.workflow.summaryQueue) {
       new CfnOutput(this, 'SummaryQueueUrl', {
         value: this.workflow.summaryQueue.queueUrl,

@@ -19,26 +19,28 @@ interface WatchFlags {
 
 /**
  * Builds the runs client like every batchctl command builds its settings: flags, then environment
- * (BATCH_RUNS_BUCKET, BATCH_STATE_MACHINE_ARN), then the outputs of `--stack` (the workflow stack,
- * `ChunkedProcessing-<stage>`: RunsBucketName, StateMachineArn). S3 and Step Functions endpoints follow
- * the SDK's variables.
+ * (BATCH_RUNS_BUCKET, BATCH_STATE_MACHINE_ARN), then the outputs of the `--stack`s: StateMachineArn of
+ * the workflow stack (`ChunkedProcessing-<stage>`), and the runs bucket from a RunsBucketName output or,
+ * failing that, the output bucket (the platform stack's OutputBucketName: `addPlatformStacks` gives the
+ * workflow the platform's output bucket; the workflow stack cannot output it itself, an output of an
+ * import being cfn-lint W6001). S3 and Step Functions endpoints follow the SDK's variables.
  */
 async function runsClient(ctx: CliContext, cmd: Command): Promise<RunsClient> {
   const g = cmd.optsWithGlobals<GlobalOptions & RunsOptions>();
   const env = ctx.io.env;
   const config = await resolveClientConfig({
-    flags: { runsBucket: g.runsBucket, stateMachineArn: g.stateMachine, region: g.region },
+    flags: { runsBucket: g.runsBucket, stateMachineArn: g.stateMachine, outputBucket: g.outputBucket, region: g.region },
     env,
     stackName: g.stack,
     cloudFormation: ctx.io.cloudFormation,
   });
-  const runsBucket = config.runsBucket;
+  const runsBucket = config.runsBucket ?? config.outputBucket;
   if (!runsBucket) {
     throw new InvalidRequestError('missing configuration', [
       {
         field: 'runsBucket',
         message:
-          'give --runs-bucket, set BATCH_RUNS_BUCKET, or use --stack <name> of a deployed workflow stack (ChunkedProcessing-<stage>: its RunsBucketName output); local-runs for a run-local bucket',
+          'give --runs-bucket, set BATCH_RUNS_BUCKET, or use --stack BatchPlatform-<stage> (its OutputBucketName is the work bucket that holds runs/); local-runs for a run-local bucket',
       },
     ]);
   }
@@ -119,9 +121,9 @@ export function register(program: Command, ctx: CliContext): void {
   const runs = program
     .command('runs')
     .description('runs of the chunked processing workflow: progress from S3 (runs/) and Step Functions, and retry of failed chunks')
-    .option('--runs-bucket <name>', 'bucket holding runs/ (BATCH_RUNS_BUCKET, or RunsBucketName of --stack)')
+    .option('--runs-bucket <name>', 'bucket holding runs/ (BATCH_RUNS_BUCKET, or from --stack: RunsBucketName, else OutputBucketName)')
     .option('--state-machine <arn>', 'the workflow state machine (BATCH_STATE_MACHINE_ARN, or StateMachineArn of --stack); without it, status comes from S3 alone')
-    .addHelpText('after', '\nWith --stack <name> (before or after `runs`), give the workflow stack, ChunkedProcessing-<stage>: its outputs RunsBucketName and StateMachineArn.');
+    .addHelpText('after', '\nWith --stack (before or after `runs`, repeatable): --stack BatchPlatform-<stage> gives the runs bucket (OutputBucketName), --stack ChunkedProcessing-<stage> the state machine (StateMachineArn).');
 
   watchFlags(
     runs

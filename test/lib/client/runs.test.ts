@@ -150,7 +150,7 @@ describe('runs status', () => {
     let err = '';
     const code = await runCli(['runs', 'status', runId], { stdout: { write: () => true }, stderr: { write: (t: string) => (err += t) }, env: {}, isTTY: false });
     expect(code).toBe(2);
-    expect(err).toContain('runsBucket: give --runs-bucket, set BATCH_RUNS_BUCKET, or use --stack <name>');
+    expect(err).toContain('runsBucket: give --runs-bucket, set BATCH_RUNS_BUCKET, or use --stack BatchPlatform-<stage>');
   });
 
   test('--watch reads until the run finished and exits 0 when it SUCCEEDED', async () => {
@@ -220,7 +220,7 @@ describe('runs retry', () => {
   test('needs the state machine (exit 2)', async () => {
     const { code, err } = await cli(['retry', runId], false);
     expect(code).toBe(2);
-    expect(err).toContain('stateMachine: give --state-machine <arn>, set BATCH_STATE_MACHINE_ARN, or use --stack <name> of the workflow stack');
+    expect(err).toContain('stateMachine: give --state-machine <arn>, set BATCH_STATE_MACHINE_ARN, or use --stack ChunkedProcessing-<stage>');
   });
 });
 
@@ -250,7 +250,7 @@ describe('runs list', () => {
   });
 });
 
-describe('runs --stack (the workflow stack\'s outputs, as the other commands read the platform stack\'s)', () => {
+describe('runs --stack (stack outputs, as the other commands read them)', () => {
   const runId = 'stack-outputs';
   const cfn = new CloudFormationClient(motoClientConfig());
   let stackName: string;
@@ -307,14 +307,28 @@ describe('runs --stack (the workflow stack\'s outputs, as the other commands rea
     expect(JSON.parse(byEnv.out).execution).toMatchObject({ arn: executionArn });
   });
 
-  test('a stack without RunsBucketName (e.g. the platform stack) exits 2 saying which stack to give; an unknown stack exits 2 naming it', async () => {
+  test('the platform stack (OutputBucketName) and the workflow stack (StateMachineArn) together, as the app deploys them', async () => {
     const platform = await deployedStack({ JobQueueArn: 'arn:aws:batch:us-east-1:123456789012:job-queue/q', OutputBucketName: BUCKET });
-    const missing = await cliStack(['--stack', platform, 'runs', 'status', runId]);
+    const workflow = await deployedStack({ StateMachineArn: stateMachineArn, SummaryQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/summaries' });
+    const { code, out, err } = await cliStack(['--stack', platform, '--stack', workflow, 'runs', 'status', runId, '--json']);
+    expect({ code, err }).toEqual({ code: 0, err: '' });
+    expect(JSON.parse(out)).toMatchObject({ runId, chunks: { done: 1 }, execution: { arn: executionArn } });
+    // The platform stack alone: the runs bucket, no state machine (status from S3 alone; retry needs the state machine).
+    const alone = await cliStack(['--stack', platform, 'runs', 'status', runId, '--json']);
+    expect(alone.code).toBe(0);
+    expect(JSON.parse(alone.out).execution).toBeUndefined();
+    const retry = await cliStack(['--stack', platform, 'runs', 'retry', runId]);
+    expect(retry.code).toBe(2);
+    expect(retry.err).toContain('use --stack ChunkedProcessing-<stage>');
+  });
+
+  test('a stack with neither bucket exits 2 saying which stack to give; an unknown stack exits 2 naming it', async () => {
+    const workflow = await deployedStack({ StateMachineArn: stateMachineArn });
+    const missing = await cliStack(['--stack', workflow, 'runs', 'status', runId]);
     expect(missing.code).toBe(2);
-    expect(missing.err).toContain('runsBucket: give --runs-bucket, set BATCH_RUNS_BUCKET, or use --stack <name> of a deployed workflow stack (ChunkedProcessing-<stage>');
+    expect(missing.err).toContain('runsBucket: give --runs-bucket, set BATCH_RUNS_BUCKET, or use --stack BatchPlatform-<stage>');
     const unknown = await cliStack(['--stack', 'NoSuchStack-dev', 'runs', 'list', '--json']);
     expect(unknown.code).toBe(2);
-    expect(JSON.parse(unknown.err).error).toMatchObject({ code: expect.any(String) });
     expect(unknown.err).toContain('NoSuchStack-dev');
   });
 });

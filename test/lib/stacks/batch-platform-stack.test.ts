@@ -204,11 +204,14 @@ describe('ChunkedProcessingStack of a stage', () => {
     }
   });
 
-  test('outputs the runs bucket and the state machine under the keys `batchctl runs --stack` reads', () => {
+  test('outputs the state machine under the key `batchctl runs --stack` reads; the runs bucket is the platform\'s OutputBucketName (no re-exported import, cfn-lint W6001)', () => {
     const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
-    expect(outputs.RunsBucketName.Value).toEqual({ 'Fn::ImportValue': expect.stringMatching(/^BatchPlatform-dev:.*StagingOutputBucket/) });
     expect(outputs.StateMachineArn.Value).toEqual({ Ref: expect.stringMatching(/^WorkflowStateMachine/) });
-    expect(STACK_OUTPUT_KEYS).toMatchObject({ RunsBucketName: 'runsBucket', StateMachineArn: 'stateMachineArn' });
+    expect(outputs.RunsBucketName).toBeUndefined();
+    // The workflow's work bucket is the platform's output bucket, which the platform stack outputs.
+    expect(JSON.stringify(template.toJSON())).toContain(`BatchPlatform-dev:ExportsOutputRef${platform.getLogicalId(platform.buckets.outputBucket.node.defaultChild as never)}`);
+    expect(Template.fromStack(platform).toJSON().Outputs.OutputBucketName).toBeDefined();
+    expect(STACK_OUTPUT_KEYS).toMatchObject({ OutputBucketName: 'outputBucket', StateMachineArn: 'stateMachineArn' });
   });
 
   test('matches the snapshot (asset hashes masked)', () => {
