@@ -2,16 +2,19 @@
  * `npm run bench:road` (issue 14): rows per second from PostgreSQL through the worker's database source
  * and `aggregate-defects` (processQuery, as the road-metrics job runs it), next to a bare read of the
  * very COPY statement the source sends (`copyStatement`: same SELECT, same rows, same session settings)
- * by psql into /dev/null, and by node (pg-copy-streams, every byte read, nothing parsed), in the same run
+ * by psql into /dev/null, and by node (the source's own CopyOutReader, every byte read, nothing parsed), in the same run
  * on a throwaway cluster (started the way jest's globalSetup starts one); and the peak RSS of the source
  * at 1M vs 4M rows (each run in its own process, so the peaks do not mix). Prints the ratios with the
- * load average at each size. ROAD_BENCH_ROWS=250000,1000000 overrides the sizes.
+ * load average at each size, and the CPU time per row of the source process (process.cpuUsage) and of its
+ * server backend (/proc/<pid>/stat), which are steadier than wall time on a loaded machine.
+ * ROAD_BENCH_ROWS=250000,1000000 overrides the sizes.
  */
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Client } from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
+import { CopyOutReader } from '../containers/worker/src/engine/pg-copy';
 import { copyStatement, processQuery } from '../containers/worker/src/engine/postgres';
 import { DEFAULT_DEFECTS_QUERY } from '../containers/worker/src/road-metrics/job';
 import { DEFAULT_PG_BIN, startPostgres, stopPostgres } from '../test/support/postgres-global-setup';
@@ -19,17 +22,46 @@ import { DEFAULT_PG_BIN, startPostgres, stopPostgres } from '../test/support/pos
 const FROM = '2023-11-01T00:00:00Z';
 const TO = '2023-11-02T00:00:00Z';
 
+/** CPU time (user + system) of a process in ms, from /proc (the server backend runs on this machine). */
+function procCpuMs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in clock ticks of 1/100 s
+}
+
+interface SourceRun {
+  ms: number;
+  records: number;
+  rejected: number;
+  maxRssMb: number;
+  /** CPU time per row of the source process and of its server backend, in microseconds. */
+  workerUs: number;
+  serverUs: number;
+}
+
 async function child(url: string, table: string): Promise<void> {
   const db = new Client({ connectionString: url });
   await db.connect();
+  const backend = (await db.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+  const server0 = procCpuMs(backend);
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const run = await processQuery('aggregate-defects', db, { ...DEFAULT_DEFECTS_QUERY, table }, { from: new Date(FROM), to: new Date(TO) });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const cpu = process.cpuUsage(cpu0);
+  const serverMs = procCpuMs(backend) - server0;
   await db.end();
-  process.stdout.write(JSON.stringify({ ms, records: run.records, rejected: run.rejected, maxRssMb: process.resourceUsage().maxRSS / 1024 }) + '\n');
+  const out: SourceRun = {
+    ms,
+    records: run.records,
+    rejected: run.rejected,
+    maxRssMb: process.resourceUsage().maxRSS / 1024,
+    workerUs: (cpu.user + cpu.system) / run.records,
+    serverUs: (serverMs * 1000) / run.records,
+  };
+  process.stdout.write(JSON.stringify(out) + '\n');
 }
 
-function measureSource(url: string, table: string): { ms: number; records: number; rejected: number; maxRssMb: number } {
+function measureSource(url: string, table: string): SourceRun {
   const res = spawnSync(process.execPath, [...process.execArgv, __filename, 'child', url, table], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (res.status !== 0) throw new Error(`source run failed: ${res.stderr}`);
   return JSON.parse(res.stdout.trim().split('\n').pop()!);
@@ -49,7 +81,7 @@ function measureCopy(url: string, table: string): number {
   return ms;
 }
 
-/** The same COPY read by node through pg-copy-streams, every byte, nothing parsed. */
+/** The same COPY read by node through the source's CopyOutReader, every byte, nothing parsed. */
 async function measureNodeCopy(db: Client, table: string): Promise<{ ms: number; bytes: number }> {
   const copy = copyStatement({ ...DEFAULT_DEFECTS_QUERY, table }, period);
   await db.query("SET TimeZone = 'UTC'");
@@ -57,7 +89,11 @@ async function measureNodeCopy(db: Client, table: string): Promise<{ ms: number;
   await db.query('SELECT set_config($1, $2, false), set_config($3, $4, false)', copy.settings.flat());
   const t0 = process.hrtime.bigint();
   let bytes = 0;
-  for await (const chunk of db.query(copyTo(copy.text)) as AsyncIterable<Buffer>) bytes += chunk.length;
+  const reader = new CopyOutReader(copy.text, (_buf, s, e) => {
+    bytes += e - s;
+  });
+  void db.query(reader);
+  await reader.done;
   return { ms: Number(process.hrtime.bigint() - t0) / 1e6, bytes };
 }
 
@@ -70,7 +106,7 @@ async function main(): Promise<void> {
   const db = new Client({ connectionString: url });
   await db.connect();
   const rows: string[] = [];
-  const figures: { n: number; ratio: number; rss: number }[] = [];
+  const figures: { n: number; ratio: number; nodeRatio: number; rss: number; workerUs: number; serverUs: number; load: string }[] = [];
   try {
     for (const n of sizes) {
       const table = `road_defects_${n}`;
@@ -99,10 +135,11 @@ async function main(): Promise<void> {
       if (src.records !== n || src.rejected !== 0) throw new Error(`source read ${src.records} records, ${src.rejected} rejected; expected ${n}`);
       const ratio = copyMs / src.ms;
       const rss = Math.max(a.maxRssMb, b.maxRssMb);
-      figures.push({ n, ratio, rss });
+      const cpuOf = a.workerUs <= b.workerUs ? a : b;
+      figures.push({ n, ratio, nodeRatio: nodeMs / src.ms, rss, workerUs: cpuOf.workerUs, serverUs: cpuOf.serverUs, load: load() });
       const rate = (ms: number) => Math.round(n / (ms / 1000)).toLocaleString('en-US');
       rows.push(
-        `| ${n.toLocaleString('en-US')} | ${rate(copyMs)} | ${rate(nodeMs)} | ${rate(src.ms)} | ${ratio.toFixed(2)} | ${(nodeMs / src.ms).toFixed(2)} | ${rss.toFixed(0)} MB | ${load()} |`,
+        `| ${n.toLocaleString('en-US')} | ${rate(copyMs)} | ${rate(nodeMs)} | ${rate(src.ms)} | ${ratio.toFixed(2)} | ${(nodeMs / src.ms).toFixed(2)} | ${rss.toFixed(0)} MB | ${cpuOf.workerUs.toFixed(2)} | ${cpuOf.serverUs.toFixed(2)} | ${load()} |`,
       );
       process.stderr.write(`bench:road: ${n} rows done (ratio ${ratio.toFixed(2)}, load ${load()})\n`);
       await db.query(`DROP TABLE ${table}`);
@@ -112,14 +149,20 @@ async function main(): Promise<void> {
     await stopPostgres();
   }
   const out = [
-    '| rows | bare COPY, psql (rows/s) | bare COPY, node (rows/s) | source + aggregate-defects (rows/s) | ratio to psql (goal >= 0.7) | ratio to node | peak RSS of the source process | load (1 min) |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| rows | bare COPY, psql (rows/s) | bare COPY, node (rows/s) | source + aggregate-defects (rows/s) | ratio to psql (goal >= 0.7) | ratio to node | peak RSS of the source process | source CPU (us/row) | server backend CPU (us/row) | load (1 min) |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
   ];
+  out.push('');
+  for (const f of figures) {
+    out.push(`source / bare COPY (psql) at ${f.n.toLocaleString('en-US')} rows: ${f.ratio.toFixed(2)} (goal >= 0.7; load ${f.load})`);
+    out.push(`source / bare COPY (node) at ${f.n.toLocaleString('en-US')} rows: ${f.nodeRatio.toFixed(2)}`);
+    out.push(`CPU per row at ${f.n.toLocaleString('en-US')} rows: source ${f.workerUs.toFixed(2)} us, server backend ${f.serverUs.toFixed(2)} us`);
+  }
   if (figures.length >= 2) {
     const first = figures[0];
     const last = figures[figures.length - 1];
-    out.push('', `peak RSS ${last.n.toLocaleString('en-US')} / ${first.n.toLocaleString('en-US')} rows: ${(last.rss / first.rss).toFixed(2)} (flat = about 1)`);
+    out.push(`peak RSS ${last.n.toLocaleString('en-US')} / ${first.n.toLocaleString('en-US')} rows: ${(last.rss / first.rss).toFixed(2)} (goal: flat, about 1)`);
   }
   out.push(`machine: ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} at the end`);
   process.stdout.write(out.join('\n') + '\n');

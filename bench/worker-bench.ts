@@ -89,6 +89,8 @@ async function processSection(started: number): Promise<void> {
   rows.push(['bench wall time', `${fmt((Date.now() - started) / 1000)} s`]);
   const table = ['| measure | value |', '| --- | --- |', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
   console.log(table);
+  // One line per goal figure, for a quick read of the run.
+  for (const [k, v] of rows.filter(([k]) => k.startsWith('**'))) console.log(`${k.replace(/\*\*/g, '')}: ${v.replace(/\*\*/g, '')}; load ${os.loadavg()[0].toFixed(1)}`);
   writeFileSync(OUT_FILE.replace(/\.md$/, '-process.md'), `# Worker process benchmark\n\nMeasured ${new Date().toISOString()}.\n\n${table}\n`);
 }
 

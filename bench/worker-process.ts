@@ -11,7 +11,7 @@
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ChildProcess, spawn, spawnSync } from 'child_process';
-import { createReadStream, mkdirSync, readFileSync, statSync } from 'fs';
+import { createReadStream, linkSync, mkdirSync, readFileSync, rmSync, statSync } from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
@@ -24,13 +24,13 @@ export const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' / ');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** The Dockerfile's build stage, on this machine (target node20: the Node that runs here). */
-export function bundleWorker(outDir: string): string {
+export function bundleWorker(outDir: string, entry = path.join(ROOT, 'containers/worker/src/main.ts'), name = 'worker.js'): string {
   mkdirSync(outDir, { recursive: true });
-  const out = path.join(outDir, 'worker.js');
+  const out = path.join(outDir, name);
   const r = spawnSync(
     path.join(ROOT, 'node_modules/.bin/esbuild'),
     [
-      path.join(ROOT, 'containers/worker/src/main.ts'),
+      entry,
       '--bundle', '--platform=node', '--target=node20', '--format=cjs',
       '--external:sharp', '--external:tesseract.js',
       '--minify-syntax', '--sourcemap', '--legal-comments=none', `--outfile=${out}`, '--log-level=warning',
@@ -125,8 +125,17 @@ export function runTimedWorker(bundle: string, endpoint: string, jobEnv: Record<
 }
 
 /** One bundled aggregate-defects worker process, from spawn to exit, with its peak RSS. */
-export function runWorkerProcess(bundle: string, endpoint: string, bucket: string, key: string, threads: number, outKey: string): ProcessRun {
+export function runWorkerProcess(
+  bundle: string,
+  endpoint: string,
+  bucket: string,
+  key: string,
+  threads: number,
+  outKey: string,
+  env: Record<string, string> = {},
+): ProcessRun {
   const { ms, maxRssMb, stdout } = runTimedWorker(bundle, endpoint, {
+    ...env,
     JOB_ID: 'bench',
     OPERATION: 'aggregate-defects',
     INPUT_S3_BUCKET: bucket,
@@ -192,11 +201,20 @@ export async function processBench(o: ProcessBenchOptions): Promise<[string, str
   try {
     const bucket = 'bench';
     await upload(moto.endpoint, bucket, 'in/2m.jsonl', o.file);
-    const ms: Record<string, number[]> = { floor: [], loop: [], w1: [], w2: [], duck1: [], duck2: [] };
+    // The same file laid out for the worker's local-file input (WORKER_LOCAL_INPUT_ROOT=<root>: s3://bench/in/2m.jsonl
+    // is read from <root>/bench/in/2m.jsonl), so the worker can also read where DuckDB reads, with no S3 server
+    // taking CPU from the 2 cores.
+    const localRoot = path.join(o.outDir, 'local-input');
+    mkdirSync(path.join(localRoot, bucket, 'in'), { recursive: true });
+    const localFile = path.join(localRoot, bucket, 'in', '2m.jsonl');
+    rmSync(localFile, { force: true });
+    linkSync(o.file, localFile);
+    const localEnv = { WORKER_LOCAL_INPUT_ROOT: localRoot };
+    const ms: Record<string, number[]> = { floor: [], loop: [], w1: [], w2: [], l1: [], l2: [], duck1: [], duck2: [] };
     let rss1 = 0;
     let rss2t = 0;
     let docs: string[] = [];
-    const who = ['floor', 'loop', 'w1', 'w2', 'duck1', 'duck2'];
+    const who = ['floor', 'loop', 'w1', 'w2', 'l1', 'l2', 'duck1', 'duck2'];
     for (let round = 0; round < o.rounds; round++) {
       for (let k = 0; k < who.length; k++) {
         const w = who[(round + k) % who.length];
@@ -206,9 +224,9 @@ export async function processBench(o: ProcessBenchOptions): Promise<[string, str
           if (n !== o.records) throw new Error(`floor read ${n} records`);
         } else if (w === 'loop') {
           await baselineAggregate(createReadStream(o.file, { highWaterMark: 1 << 20 }));
-        } else if (w === 'w1' || w === 'w2') {
-          const threads = w === 'w1' ? 1 : 2;
-          const r = runWorkerProcess(bundle, moto.endpoint, bucket, 'in/2m.jsonl', threads, `out/${w}.json`);
+        } else if (w === 'w1' || w === 'w2' || w === 'l1' || w === 'l2') {
+          const threads = w.endsWith('1') ? 1 : 2;
+          const r = runWorkerProcess(bundle, moto.endpoint, bucket, 'in/2m.jsonl', threads, `out/${w}.json`, w.startsWith('l') ? localEnv : {});
           if (r.summary.records !== o.records || r.summary.threads !== threads) throw new Error(`worker ${w}: ${JSON.stringify(r.summary)}`);
           if (w === 'w1') rss1 = Math.max(rss1, r.maxRssMb);
           else rss2t = Math.max(rss2t, r.maxRssMb);
@@ -224,8 +242,8 @@ export async function processBench(o: ProcessBenchOptions): Promise<[string, str
       }
       console.error(`process round ${round + 1}: ${who.map((w) => `${w} ${Math.round(ms[w][ms[w].length - 1])} ms`).join(', ')}; load ${load()}`);
     }
-    docs = ['out/w1.json', 'out/w2.json'].map((k) => downloadText(moto.endpoint, bucket, k));
-    if (docs[0] !== docs[1]) throw new Error('1 and 2 threads wrote different results');
+    docs = ['out/w1.json', 'out/w2.json', 'out/l1.json', 'out/l2.json'].map((k) => downloadText(moto.endpoint, bucket, k));
+    if (docs.some((d) => d !== docs[0])) throw new Error('1 and 2 threads, from S3 and from the local file, wrote different results');
 
     // peak RSS at N and 4N records, one thread, fresh processes
     await upload(moto.endpoint, bucket, 'in/big.jsonl', o.bigFile);
@@ -247,9 +265,13 @@ export async function processBench(o: ProcessBenchOptions): Promise<[string, str
       ['worker process 2 threads / 1 thread', `${(m.w1 / m.w2).toFixed(2)}`],
       ['**worker process (2 threads) / DuckDB (2 threads)** (target >= 0.35)', `**${(m.duck2 / m.w2).toFixed(2)}**`],
       ['worker process (1 thread) / DuckDB (1 thread)', `${(m.duck1 / m.w1).toFixed(2)}`],
+      [`bundled worker process from the local file (WORKER_LOCAL_INPUT_ROOT), 1 / 2 threads, median of ${o.rounds}`, `${rate(m.l1)} / ${rate(m.l2)}`],
+      ['**worker process (2 threads) / DuckDB (2 threads), both reading the local file**', `**${(m.duck2 / m.l2).toFixed(2)}**`],
+      ['worker process from the local file: 2 threads / 1 thread', `${(m.l1 / m.l2).toFixed(2)}`],
+      ['worker process (1 thread) from the local file / parse-only floor', `${(m.floor / m.l1).toFixed(2)}`],
       [`**peak RSS of the worker process, 1 thread, ${o.records / 1e6}M / ${(o.records * 4) / 1e6}M records** (target < 200 MB, flat)`, `**${fmtRss(rss1, big.maxRssMb)}**`],
       [`peak RSS of the worker process, 2 threads, ${o.records / 1e6}M / ${(o.records * 4) / 1e6}M records`, fmtRss(rss2t, big2.maxRssMb)],
-      ['input object', `${(statSync(o.file).size / 1e6).toFixed(0)} MB; result documents of 1 and 2 threads byte-identical: true`],
+      ['input object', `${(statSync(o.file).size / 1e6).toFixed(0)} MB; result documents of 1 and 2 threads, from S3 and from the local file, byte-identical: true`],
       ['bundle', `${(readFileSync(bundle).length / 1e6).toFixed(1)} MB (esbuild, Dockerfile flags, source map in a separate file)`],
     ];
   } finally {

@@ -3,7 +3,7 @@ import { retentionDaysFrom, tagWrites } from '../../containers/worker/src/retent
 import type { Context } from 'aws-lambda';
 import { ChunkResult, processChunk } from '../../containers/worker/src/engine';
 import { createLogger, Logger } from '../../containers/worker/src/log';
-import { defaultEmit, runMetricsLine } from '../aggregate/run-metrics';
+import { chunkDoneLine, chunkFailedLine, defaultEmit } from '../aggregate/run-metrics';
 import { DoneMarker, ManifestChunk } from '../planner/run-layout';
 
 /** One Distributed Map item: the run's identity plus one manifest line. */
@@ -85,9 +85,7 @@ export async function runChunk(event: ChunkEvent, deps: ChunkDepsIn, signal?: Ab
   if (result.status === 'interrupted') throw new ChunkInterruptedError(result.message ?? `chunk ${chunk.index} interrupted`);
   if (result.status === 'failed') {
     // Error rate on the dashboard while the run goes: one per failed attempt (the workflow may retry it).
-    (deps.emit ?? defaultEmit)(
-      runMetricsLine(event.runId, chunk.identity, [{ name: 'ChunkAttemptsFailed', unit: 'Count', value: 1 }], { chunk: chunk.index, route: 'lambda', error: 'ChunkFailed' }),
-    );
+    (deps.emit ?? defaultEmit)(chunkFailedLine(event.runId, chunk.identity, { index: chunk.index, route: 'lambda', error: 'ChunkFailed' }));
     throw new ChunkFailedError(`chunk ${chunk.index}: ${result.message ?? 'failed'}`);
   }
   const done: DoneMarker = {
@@ -102,17 +100,7 @@ export async function runChunk(event: ChunkEvent, deps: ChunkDepsIn, signal?: Ab
   );
   // Live progress on the dashboard: one line per finished chunk, with the run's identifying fields.
   (deps.emit ?? defaultEmit)(
-    runMetricsLine(
-      event.runId,
-      chunk.identity,
-      [
-        { name: 'ChunksDone', unit: 'Count', value: 1 },
-        { name: 'RecordsProcessed', unit: 'Count', value: result.records },
-        { name: 'RecordsRejected', unit: 'Count', value: result.rejected },
-        { name: 'ChunkDuration', unit: 'Milliseconds', value: result.durationMs },
-      ],
-      { chunk: chunk.index, route: 'lambda' },
-    ),
+    chunkDoneLine(event.runId, chunk.identity, { index: chunk.index, route: 'lambda', records: result.records, rejected: result.rejected, durationMs: result.durationMs }),
   );
   return { index: chunk.index, records: result.records, rejected: result.rejected, skipped: false };
 }

@@ -95,7 +95,8 @@ export async function createOcr(event: APIGatewayProxyEvent, d: OcrApiDeps): Pro
           unhoistableHeaders: new Set(['x-amz-tagging']),
         },
       );
-      const record: OcrRecord = { ...base, state: 'AWAITING_UPLOAD', inputKey, contentType, contentLength };
+      const uploadExpiresAt = new Date(now.getTime() + d.uploadExpiresSeconds * 1000).toISOString();
+      const record: OcrRecord = { ...base, state: 'AWAITING_UPLOAD', inputKey, contentType, contentLength, uploadExpiresAt };
       await putRecord(d, record);
       return json(201, {
         ...view(record),
@@ -103,7 +104,7 @@ export async function createOcr(event: APIGatewayProxyEvent, d: OcrApiDeps): Pro
           method: 'PUT',
           url,
           headers: { 'content-type': contentType, 'content-length': String(contentLength), 'x-amz-tagging': tagging },
-          expiresAt: new Date(now.getTime() + d.uploadExpiresSeconds * 1000).toISOString(),
+          expiresAt: uploadExpiresAt,
         },
       });
     }

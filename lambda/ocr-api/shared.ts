@@ -36,6 +36,8 @@ export interface OcrRecord {
   readonly jobId?: string;
   readonly batchJobId?: string;
   readonly statusReason?: string;
+  /** Upload form: when the presigned PUT URL stops working (records written before this field: createdAt + uploadExpiresSeconds). */
+  readonly uploadExpiresAt?: string;
   readonly createdAt: string;
   readonly updatedAt: string;
   /** Epoch seconds: DynamoDB deletes the record after this (retentionDays after creation). */
@@ -149,6 +151,20 @@ export async function moveRecord(d: OcrApiDeps, id: string, from: OcrState, chan
 }
 
 export const nowOf = (d: OcrApiDeps) => (d.now ? d.now() : new Date());
+
+/** When an upload-form request's presigned PUT URL expires. */
+export function uploadExpiryOf(d: OcrApiDeps, record: Pick<OcrRecord, 'createdAt' | 'uploadExpiresAt'>): Date {
+  return record.uploadExpiresAt ? new Date(record.uploadExpiresAt) : new Date(new Date(record.createdAt).getTime() + d.uploadExpiresSeconds * 1000);
+}
+
+export const uploadExpiredMessage = (at: Date, mismatch?: string) =>
+  `the upload URL expired at ${at.toISOString()} and ${mismatch ? `${mismatch}` : 'nothing was uploaded'}: POST /ocr again for a new request and URL`;
+
+/** Why the uploaded object is not what the URL was signed for, or undefined when it is. */
+export function uploadMismatch(record: Pick<OcrRecord, 'contentType' | 'contentLength'>, head: { contentLength: number; contentType?: string }): string | undefined {
+  if (head.contentLength === record.contentLength && (head.contentType === undefined || head.contentType === record.contentType)) return undefined;
+  return `the uploaded object (${head.contentType ?? 'no type'}, ${head.contentLength} bytes) is not what the URL was signed for (${record.contentType}, ${record.contentLength} bytes)`;
+}
 
 /** Submits the record's input as an `ocr` job through the SDK (routing sends it to FARGATE:ocr); idempotent per record id. */
 export async function submitOcr(d: OcrApiDeps, record: Pick<OcrRecord, 'id' | 'tenantId' | 'userId' | 'inputKey'>): Promise<{ jobId: string; batchJobId: string }> {

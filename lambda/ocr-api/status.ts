@@ -7,14 +7,19 @@ import {
   depsFromEnv,
   errorResponse,
   forbidden,
+  headInput,
   moveRecord,
   notFound,
+  nowOf,
   OcrApiDeps,
   OcrRecord,
   OcrResultDocument,
   ownRecord,
   readResult,
   RESULT_LINK_SECONDS,
+  uploadExpiredMessage,
+  uploadExpiryOf,
+  uploadMismatch,
   withCors,
 } from './shared';
 
@@ -42,8 +47,13 @@ async function resultView(d: OcrApiDeps, doc: OcrResultDocument): Promise<Record
 }
 
 /**
- * GET /ocr/{id}: where the request is; when done, the text. The worker writes the result JSON last, so
- * its presence is what "done" means; Batch's status tells the rest (queued, running, failed and why).
+ * GET /ocr/{id}: where the request is; when done, the text.
+ * - A request past its retention (`expiresAt`; DynamoDB's TTL deletes lazily) is 410 EXPIRED, whatever
+ *   is still stored.
+ * - AWAITING_UPLOAD: whether the upload has arrived (then: call start), is still awaited (until the upload
+ *   URL's expiry), or never came before the URL expired (410 UPLOAD_EXPIRED: create a new request).
+ * - Submitted: Batch's status decides. The text is returned only for a job Batch calls SUCCEEDED, so a
+ *   result left by an earlier attempt of a job that then failed (or is being retried) never looks current.
  */
 export async function getOcr(event: APIGatewayProxyEvent, d: OcrApiDeps): Promise<APIGatewayProxyResult> {
   const caller = callerOf(event);
@@ -52,31 +62,58 @@ export async function getOcr(event: APIGatewayProxyEvent, d: OcrApiDeps): Promis
   try {
     const record = await ownRecord(d, id, caller.tenantId);
     if (!record) return notFound(id);
-    if (record.state === 'AWAITING_UPLOAD') {
-      return json(200, { ...base(record), status: record.state, message: `PUT the image to the upload URL, then POST /ocr/${id}/start`, links: { start: `/ocr/${id}/start` } });
+    const now = nowOf(d);
+    if (record.expiresAt * 1000 <= now.getTime()) {
+      const at = new Date(record.expiresAt * 1000).toISOString();
+      return json(410, { ...base(record), status: 'EXPIRED', message: `the request expired at ${at} (retention-days ${d.retentionDays}); submit the image again` });
     }
+    if (record.state === 'AWAITING_UPLOAD') return awaitingUpload(d, record, now);
     if (record.state === 'FAILED') return json(200, { ...base(record), status: 'FAILED', statusReason: record.statusReason });
-    const result = await readResult(d, record.jobId!);
-    if (result) {
-      if (record.state !== 'SUCCEEDED') await moveRecord(d, id, record.state, { state: 'SUCCEEDED' });
-      return json(200, { ...base(record), status: 'SUCCEEDED', result: await resultView(d, result.doc) });
-    }
     if (record.state === 'SUCCEEDED') {
+      const result = await readResult(d, record.jobId!);
+      if (result) return json(200, { ...base(record), status: 'SUCCEEDED', result: await resultView(d, result.doc) });
       return json(410, { ...base(record), status: 'EXPIRED', message: 'the result was deleted by the bucket lifecycle (retention-days); submit the image again' });
     }
     const job = await d.client.status(record.jobId!);
     if (job.status === 'FAILED') {
-      await moveRecord(d, id, 'SUBMITTED', { state: 'FAILED', statusReason: job.statusReason ?? 'the OCR job failed' });
-      return json(200, { ...base(record), status: 'FAILED', statusReason: job.statusReason });
+      const statusReason = job.statusReason ?? 'the OCR job failed (Batch gave no reason)';
+      await moveRecord(d, id, 'SUBMITTED', { state: 'FAILED', statusReason });
+      return json(200, { ...base(record), status: 'FAILED', statusReason });
     }
-    if (job.status === 'SUCCEEDED') {
+    if (job.status !== 'SUCCEEDED') return json(200, { ...base(record), status: job.status });
+    const result = await readResult(d, record.jobId!);
+    if (!result) {
       // Batch says done but the worker's result is not there: never report success without the text.
       return json(200, { ...base(record), status: 'RESULT_MISSING', message: `the job ended but its result s3://${d.outputBucket}/jobs/${record.jobId}/output/result.json is missing` });
     }
-    return json(200, { ...base(record), status: job.status });
+    await moveRecord(d, id, 'SUBMITTED', { state: 'SUCCEEDED' });
+    return json(200, { ...base(record), status: 'SUCCEEDED', result: await resultView(d, result.doc) });
   } catch (err) {
     return errorResponse(err, id);
   }
+}
+
+/** An upload-form request not started yet: arrived, still awaited, or the upload URL expired without one. */
+async function awaitingUpload(d: OcrApiDeps, record: OcrRecord, now: Date): Promise<APIGatewayProxyResult> {
+  const links = { start: `/ocr/${record.id}/start` };
+  const head = await headInput(d, record.inputKey);
+  const mismatch = head && uploadMismatch(record, head);
+  if (head && !mismatch) {
+    return json(200, { ...base(record), status: 'UPLOADED', message: `the upload has arrived: POST /ocr/${record.id}/start to run OCR`, links });
+  }
+  const uploadExpiresAt = uploadExpiryOf(d, record);
+  if (uploadExpiresAt.getTime() <= now.getTime()) {
+    return json(410, { ...base(record), status: 'UPLOAD_EXPIRED', uploadExpiresAt: uploadExpiresAt.toISOString(), message: uploadExpiredMessage(uploadExpiresAt, mismatch) });
+  }
+  return json(200, {
+    ...base(record),
+    status: 'AWAITING_UPLOAD',
+    uploadExpiresAt: uploadExpiresAt.toISOString(),
+    message: mismatch
+      ? `${mismatch}: PUT the image as signed before ${uploadExpiresAt.toISOString()}, then POST /ocr/${record.id}/start`
+      : `PUT the image to the upload URL before ${uploadExpiresAt.toISOString()}, then POST /ocr/${record.id}/start`,
+    links,
+  });
 }
 
 export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {

@@ -26,15 +26,10 @@ export const retryRecordKey = (runId: string, attempt: number): string => `${run
 
 export type ChunkRoute = 'lambda' | 'batch';
 
-/**
- * The seed's input document fields that say whose run this is. They travel with the run into
- * plan.json, every manifest line, the summary (and so the delivered messages), the Batch job tags and
- * the metric dimensions.
- */
-export const RUN_IDENTITY_FIELDS = ['customerId', 'tenantId', 'batchId', 'deployment', 'snapshotId'] as const;
-export type RunIdentity = { readonly [K in (typeof RUN_IDENTITY_FIELDS)[number]]: string };
-/** The value of an identifying field the input left out (tags and dimensions need a value). */
-export const UNSET_IDENTITY: RunIdentity = { customerId: 'none', tenantId: 'none', batchId: 'none', deployment: 'none', snapshotId: 'none' };
+// The identity lives with the run metrics in the worker (the Batch-route container emits them too).
+import type { RunIdentity } from '../../containers/worker/src/run-metrics';
+export { RUN_IDENTITY_FIELDS, UNSET_IDENTITY } from '../../containers/worker/src/run-metrics';
+export type { RunIdentity };
 /** `json-array`: one top-level JSON array of objects, chunked on element boundaries. */
 export type InputFormat = 'jsonl' | 'csv' | 'json-array';
 

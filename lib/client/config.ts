@@ -16,9 +16,16 @@ export interface ClientConfig {
   readonly quotaTable?: string;
   /** The quota limits as JSON (QuotaTable.limitsJson). */
   readonly quotaLimits?: string;
+  /** Bucket holding the chunked workflow's `runs/` (`batchctl runs`). */
+  readonly runsBucket?: string;
+  /** The chunked workflow's state machine (`batchctl runs`). */
+  readonly stateMachineArn?: string;
 }
 
-/** The CloudFormation OutputKeys the platform stack emits, and the config field each one fills. */
+/**
+ * The CloudFormation OutputKeys batchctl reads, and the config field each one fills: the platform stack's
+ * (`BatchPlatform-<stage>`, for jobs) and the workflow stack's (`ChunkedProcessing-<stage>`, for `runs`).
+ */
 export const STACK_OUTPUT_KEYS = {
   JobQueueArn: 'jobQueue',
   JobDefinitionArn: 'jobDefinition',
@@ -29,6 +36,8 @@ export const STACK_OUTPUT_KEYS = {
   NotificationTopicArn: 'notificationTopicArn',
   QuotaTableName: 'quotaTable',
   QuotaLimits: 'quotaLimits',
+  RunsBucketName: 'runsBucket',
+  StateMachineArn: 'stateMachineArn',
 } as const satisfies Record<string, keyof ClientConfig>;
 
 /** Environment variables batchctl reads, and the config field each one fills. */
@@ -40,6 +49,8 @@ export const CONFIG_ENV_VARS = {
   BATCH_OUTPUT_BUCKET: 'outputBucket',
   BATCH_QUOTA_TABLE: 'quotaTable',
   BATCH_QUOTA_LIMITS: 'quotaLimits',
+  BATCH_RUNS_BUCKET: 'runsBucket',
+  BATCH_STATE_MACHINE_ARN: 'stateMachineArn',
   AWS_REGION: 'region',
 } as const satisfies Record<string, keyof ClientConfig>;
 
@@ -58,8 +69,8 @@ export interface ResolveConfigOptions {
   readonly flags?: ClientConfig;
   /** @default process.env */
   readonly env?: NodeJS.ProcessEnv;
-  /** Read the outputs of this deployed stack (lowest precedence). */
-  readonly stackName?: string;
+  /** Read the outputs of this deployed stack, or of these stacks (later ones win among them; lowest precedence). */
+  readonly stackName?: string | readonly string[];
   /** @default - a new client in the resolved region */
   readonly cloudFormation?: CloudFormationClient;
 }
@@ -73,20 +84,21 @@ export async function resolveClientConfig(options: ResolveConfigOptions = {}): P
   const fromEnv: Record<string, string> = {};
   for (const [name, field] of Object.entries(CONFIG_ENV_VARS)) if (env[name]) fromEnv[field] = env[name]!;
   let fromStack: ClientConfig = {};
-  if (options.stackName) {
+  const stackNames = typeof options.stackName === 'string' ? [options.stackName] : (options.stackName ?? []);
+  for (const stackName of stackNames) {
     const region = options.flags?.region ?? fromEnv.region;
     const cfn = options.cloudFormation ?? new CloudFormationClient({ region });
     let outputs: Output[];
     try {
-      const res = await cfn.send(new DescribeStacksCommand({ StackName: options.stackName }));
+      const res = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
       outputs = res.Stacks?.[0]?.Outputs ?? [];
     } catch (err) {
       if ((err as Error).name === 'ValidationError') {
-        throw new InvalidRequestError(`stack ${options.stackName} not found`, [{ field: 'stack', message: (err as Error).message, value: options.stackName }]);
+        throw new InvalidRequestError(`stack ${stackName} not found`, [{ field: 'stack', message: (err as Error).message, value: stackName }]);
       }
       throw err;
     }
-    fromStack = stackOutputsToConfig(outputs);
+    fromStack = { ...fromStack, ...dropUndefined(stackOutputsToConfig(outputs)) };
   }
   return { ...dropUndefined(fromStack), ...fromEnv, ...dropUndefined(options.flags ?? {}) };
 }

@@ -26,6 +26,15 @@ export function checkInteger(scope: IConstruct, prop: string, value: number | un
   }
 }
 
+/** Throws a propError unless every entry is a browser origin (scheme, host, optional port; no path) or `*`. */
+export function checkCorsOrigins(scope: IConstruct, prop: string, origins: readonly string[]): void {
+  for (const origin of origins) {
+    if (origin !== '*' && !/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(origin)) {
+      throw propError(scope, prop, origin, 'origins like https://app.example.com (scheme, host, optional port; no path), or *');
+    }
+  }
+}
+
 function formatValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map(formatValue).join(', ')}]`;

@@ -18,7 +18,7 @@ export interface EmbeddedS3 {
 
 const CHILD_SCRIPT = `
 const S3rver = require(process.argv[1]);
-const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.argv[2], configureBuckets: [{ name: process.argv[3] }] });
+const server = new S3rver({ address: '127.0.0.1', port: Number(process.argv[4] || 0), silent: true, directory: process.argv[2], configureBuckets: [{ name: process.argv[3] }] });
 server.run().then(({ port }) => process.stdout.write(JSON.stringify({ port }) + '\\n'), (err) => { process.stderr.write(String(err && err.stack || err)); process.exit(1); });
 const stop = () => process.exit(0);
 process.stdin.on('end', stop);
@@ -27,14 +27,15 @@ process.stdin.resume();
 process.on('SIGTERM', stop);
 `;
 
-export async function startEmbeddedS3(directory: string, bucket: string): Promise<EmbeddedS3> {
+/** Starts the server on `port` of 127.0.0.1 (0: any free port). */
+export async function startEmbeddedS3(directory: string, bucket: string, port = 0): Promise<EmbeddedS3> {
   fs.mkdirSync(directory, { recursive: true });
   const s3rverMain = require.resolve('s3rver');
-  const child = spawn(process.execPath, ['-e', CHILD_SCRIPT, s3rverMain, directory, bucket], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['-e', CHILD_SCRIPT, s3rverMain, directory, bucket, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const port = await new Promise<number>((resolve, reject) => {
+  const bound = await new Promise<number>((resolve, reject) => {
     let out = '';
     const onData = (d: Buffer): void => {
       out += d.toString();
@@ -54,7 +55,7 @@ export async function startEmbeddedS3(directory: string, bucket: string): Promis
   });
   child.stdout!.resume();
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `http://127.0.0.1:${bound}`,
     process: child,
     async close() {
       if (child.exitCode === null && child.signalCode === null) {
@@ -126,4 +127,30 @@ export function linkObject(directory: string, bucket: string, key: string, file:
       for (const f of [p.object, p.md5, p.metadata]) fs.rmSync(f, { force: true });
     },
   };
+}
+
+/** The worker's variable naming a folder whose `<bucket>/<key>` files it reads instead of those S3 objects. */
+export const LOCAL_INPUT_ROOT_VARIABLE = 'WORKER_LOCAL_INPUT_ROOT';
+
+/**
+ * Lays out a local file where a worker with `WORKER_LOCAL_INPUT_ROOT=<root>` reads s3://bucket/key
+ * from (`<root>/<bucket>/<key>`): a hard link (a symbolic link across file systems), so the workers read
+ * the input in place, with no S3 server streaming it. Returns a function that removes the link (the
+ * file stays). The key must stay inside the root.
+ */
+export function linkLocalInput(root: string, bucket: string, key: string, file: string): { path: string; remove: () => void } {
+  const base = path.resolve(root);
+  const target = path.resolve(base, bucket, key);
+  if (!target.startsWith(`${base}${path.sep}`) || bucket.includes('/') || bucket.startsWith('.')) {
+    throw new Error(`s3://${bucket}/${key} does not map to a file under ${base}`);
+  }
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  fs.rmSync(target, { force: true });
+  const source = path.resolve(file);
+  try {
+    fs.linkSync(source, target);
+  } catch {
+    fs.symlinkSync(source, target);
+  }
+  return { path: target, remove: () => fs.rmSync(target, { force: true }) };
 }

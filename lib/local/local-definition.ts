@@ -1,4 +1,4 @@
-import { AslDefinition, AslState } from './definition';
+import { AslDefinition, AslState } from './asl';
 import { STATE_NAMES } from '../workflow/chunked-processing-workflow';
 
 /** The state the local runner inserts to read the manifest before the map (no ItemReader locally). */

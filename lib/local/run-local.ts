@@ -1,11 +1,11 @@
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import pLimit from 'p-limit';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { Duration } from 'aws-cdk-lib';
 import { createAggregateHandler } from '../../lambda/aggregate';
 import type { RunSummary } from '../../lambda/aggregate/aggregate';
 import { runChunk, ChunkEvent } from '../../lambda/chunk-processor';
@@ -19,11 +19,12 @@ import { STATE_NAMES } from '../workflow/chunked-processing-workflow';
 import { EXIT_CONFIG, EXIT_FAILED, exitCodeFor } from '../../containers/worker/src/run';
 import { retentionDaysFrom, tagWrites } from '../../containers/worker/src/retention';
 import type { ChunkResult } from '../../containers/worker/src/engine';
-import { AslDefinition, synthesizeWorkflowCached } from './definition';
-import { linkObject, startEmbeddedS3 } from './embedded-s3';
+import type { AslDefinition } from './asl';
+import { linkLocalInput, linkObject, LOCAL_INPUT_ROOT_VARIABLE, startEmbeddedS3 } from './embedded-s3';
 import { LOAD_MANIFEST_STATE, toLocalDefinition } from './local-definition';
 import { ProgressReporter, silentReporter } from './progress-reporter';
-import { cachedBySources, packageVersion, sha256, SourceCacheOptions } from './source-cache';
+import { cachedBySources, packageVersion, SourceCacheOptions } from './source-cache';
+import { synthesizeWorkflowCached, validateOnce } from './workflow-cache';
 import { PoolOutcome, WorkerPool } from './worker-pool';
 
 /** The one bucket of the embedded S3 server: inputs under `inputs/`, runs under `runs/`. */
@@ -151,7 +152,7 @@ function checkOptions(o: LocalRunOptions): void {
  * its sources: the bundle is cached under the source cache, keyed by the esbuild version and checked
  * against every file esbuild read for it (the bundle itself included).
  */
-async function bundleWorker(cache: SourceCacheOptions): Promise<{ file: string; hit: boolean }> {
+export async function bundleWorker(cache: SourceCacheOptions): Promise<{ file: string; hit: boolean }> {
   const lookup = await cachedBySources(
     'worker-bundle',
     { esbuild: packageVersion('esbuild'), entry: 'containers/worker/src/main.ts' },
@@ -202,6 +203,18 @@ export function ensurePromiseWithResolvers(): void {
   };
 }
 
+/** A free TCP port on loopback (the embedded S3 server binds it a moment later). */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 function newRunId(): string {
   const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return `local-${t}-${Math.random().toString(36).slice(2, 6)}`;
@@ -226,69 +239,68 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const reporter = options.reporter ?? silentReporter;
 
   const cache: SourceCacheOptions = { directory: options.cacheDirectory };
-  // Three things overlap: the S3 server process starts, esbuild bundles the worker (on a cache miss)
-  // in its own process, and the stack is synthesized here (on a cache miss).
   const tStart = Date.now();
+  // The synthesis goes first: a cache read, or on a miss a child process that loads aws-cdk-lib,
+  // synthesizes and validates while this process starts the S3 server, bundles the worker (esbuild's
+  // process, on a miss), links the input and starts the worker pool.
+  let synthMs = 0;
+  const synthesizing = synthesizeWorkflowCached(
+    {
+      bucketName: LOCAL_BUCKET,
+      settings: {
+        lambdaMaxRecords: options.lambdaMaxRecords ?? DEFAULT_LOCAL_LAMBDA_MAX_RECORDS,
+        toleratedFailurePercentage: options.toleratedFailurePercentage ?? 0,
+        // The same one retry of a failed chunk as on AWS, without the 30 s wait.
+        chunkRetryIntervalSeconds: 1,
+      },
+    },
+    cache,
+  ).then((r) => {
+    synthMs = Date.now() - tStart;
+    return r;
+  });
+  // Settled below in every path (a failed start still waits for the child to end).
+  synthesizing.catch(() => undefined);
   const s3Dir = path.join(stateDir, 's3');
   // An external S3-compatible server (options.s3) holds the run instead of the embedded one.
   const external = options.s3;
+  // The embedded server's port is chosen here, so the worker processes (whose environment names the
+  // endpoint) start at once instead of after the server process has loaded s3rver.
+  const port = external ? 0 : await freeLoopbackPort();
+  const endpoint = external ? external.endpoint : `http://127.0.0.1:${port}`;
   const serverStarting: Promise<{ readonly endpoint: string; close(): Promise<void> }> = external
-    ? Promise.resolve({ endpoint: external.endpoint, close: async () => undefined })
-    : startEmbeddedS3(s3Dir, LOCAL_BUCKET);
-  const bundling = bundleWorker(cache);
-  const settled = Promise.allSettled([serverStarting, bundling]);
-  let synthesized: Awaited<ReturnType<typeof synthesizeWorkflowCached>>;
-  let local: AslDefinition;
-  try {
-    synthesized = await synthesizeWorkflowCached(
-      {
-        bucketName: LOCAL_BUCKET,
-        settings: {
-          lambdaMaxRecords: options.lambdaMaxRecords ?? DEFAULT_LOCAL_LAMBDA_MAX_RECORDS,
-          toleratedFailurePercentage: options.toleratedFailurePercentage ?? 0,
-          // The same one retry of a failed chunk as on AWS, without the 30 s wait.
-          chunkRetry: { interval: Duration.seconds(1) },
-        },
-      },
-      cache,
-    );
-    local = toLocalDefinition(synthesized.definition);
-  } catch (err) {
-    const [server] = await settled;
-    if (server.status === 'fulfilled') await server.value.close();
-    throw err;
+    ? Promise.resolve({ endpoint, close: async () => undefined })
+    : startEmbeddedS3(s3Dir, LOCAL_BUCKET, port);
+  serverStarting.catch(() => undefined);
+  const credentials = external ? { accessKeyId: external.accessKeyId, secretAccessKey: external.secretAccessKey } : { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+  const region = external?.region ?? 'us-east-1';
+  // Workers read the input in place (a link under this folder) when the S3 server is the embedded one;
+  // only the runner sets the variable: one inherited from the environment or given in workerEnv is dropped.
+  const localInputRoot = external ? undefined : path.join(stateDir, 'local-input');
+  const workerEnvBase = poolEnvironment({ processEnv: process.env, workerEnv: options.workerEnv, endpoint, region, credentials, localInputRoot });
+  let pool: WorkerPool | undefined;
+  const [bundleResult] = await Promise.allSettled([bundleWorker(cache)]);
+  if (bundleResult.status === 'fulfilled') {
+    pool = new WorkerPool({ workerJs: bundleResult.value.file, size: workers, env: workerEnvBase });
+    // The worker processes start (Node, the bundle's modules) while the S3 server starts and the
+    // synthesis, validation and planning run.
+    pool.prestart();
   }
-  const { template, functionArns, hit: definitionHit } = synthesized;
-  const synthMs = Date.now() - tStart;
-  const [serverResult, bundleResult] = await settled;
+  const [serverResult] = await Promise.allSettled([serverStarting]);
   if (serverResult.status === 'rejected' || bundleResult.status === 'rejected') {
+    await pool?.close();
     if (serverResult.status === 'fulfilled') await serverResult.value.close();
+    await Promise.allSettled([synthesizing]);
     throw serverResult.status === 'rejected' ? serverResult.reason : (bundleResult as PromiseRejectedResult).reason;
   }
   const server = serverResult.value;
   const worker = bundleResult.value;
-  const endpoint = server.endpoint;
-  const credentials = external ? { accessKeyId: external.accessKeyId, secretAccessKey: external.secretAccessKey } : { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-  const region = external?.region ?? 'us-east-1';
   options.onStarted?.({ endpoint, bucket: LOCAL_BUCKET, runId });
-  // Every object of the run carries the stack's retention tag (the handlers tag theirs with the
-  // RETENTION_DAYS the synthesized stack gives them).
-  const s3 = tagWrites(new S3Client({ endpoint, region, forcePathStyle: true, credentials }), { retentionDays: stackRetentionDays(template) });
+  const s3Plain = new S3Client({ endpoint, region, forcePathStyle: true, credentials });
   // The state machine's own S3 states write exactly what their parameters say (Tagging included), as on
   // AWS: through a client of their own that the handlers' tagWrites does not touch.
   const statesS3 = new S3Client({ endpoint, region, forcePathStyle: true, credentials });
-  const workerEnvBase: NodeJS.ProcessEnv = {
-    ...process.env,
-    AWS_ENDPOINT_URL_S3: endpoint,
-    AWS_ENDPOINT_URL: endpoint,
-    AWS_REGION: region,
-    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-    S3_FORCE_PATH_STYLE: 'true',
-    LOG_LEVEL: 'info',
-    ...options.workerEnv,
-  };
-  let pool: WorkerPool | undefined;
+
   let aborted = false;
   const onAbort = (): void => {
     aborted = true;
@@ -301,7 +313,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   try {
     if (options.retry) {
       // A retry reads the run's own input key (the planner refuses another), whatever the fixed file is called.
-      const plan = await s3.send(new GetObjectCommand({ Bucket: LOCAL_BUCKET, Key: planKey(runId) })).then(
+      const plan = await s3Plain.send(new GetObjectCommand({ Bucket: LOCAL_BUCKET, Key: planKey(runId) })).then(
         async (res) => JSON.parse(await res.Body!.transformToString()) as RunPlan,
         () => undefined,
       );
@@ -313,17 +325,27 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     if (external) {
       // An external server gets a copy (a fixed part size keeps the ETag of the same file the same).
       const inputKey = key;
-      await new Upload({ client: s3, params: { Bucket: LOCAL_BUCKET, Key: inputKey, Body: fs.createReadStream(options.input) }, partSize: 64 * 1024 * 1024, queueSize: 1 }).done();
-      removeInput = () => s3.send(new DeleteObjectCommand({ Bucket: LOCAL_BUCKET, Key: inputKey })).catch(() => undefined);
+      // Tagged like every object of the run, with the stack's retention (so after the synthesis).
+      tagWrites(s3Plain, { retentionDays: stackRetentionDays((await synthesizing).template) });
+      await new Upload({ client: s3Plain, params: { Bucket: LOCAL_BUCKET, Key: inputKey, Body: fs.createReadStream(options.input) }, partSize: 64 * 1024 * 1024, queueSize: 1 }).done();
+      removeInput = () => s3Plain.send(new DeleteObjectCommand({ Bucket: LOCAL_BUCKET, Key: inputKey })).catch(() => undefined);
     } else {
       // The input is linked into the store, not copied: same bytes, an ETag that stays the same while the
       // file is unchanged (a restarted run checks it against its plan).
-      removeInput = linkObject(s3Dir, LOCAL_BUCKET, key, options.input).remove;
+      const inStore = linkObject(s3Dir, LOCAL_BUCKET, key, options.input);
+      const inPlace = linkLocalInput(localInputRoot!, LOCAL_BUCKET, key, options.input);
+      removeInput = () => {
+        inStore.remove();
+        inPlace.remove();
+      };
     }
-    pool = new WorkerPool({ workerJs: worker.file, size: workers, env: workerEnvBase });
-    // The worker processes start (Node, the bundle's modules) while validation and planning run.
-    pool.prestart();
-    const uploadMs = Date.now() - tStart - synthMs;
+    const uploadMs = Date.now() - tStart;
+    const synthesized = await synthesizing;
+    const { template, functionArns, hit: definitionHit } = synthesized;
+    const local: AslDefinition = toLocalDefinition(synthesized.definition);
+    // Every object of the run carries the stack's retention tag (the handlers tag theirs with the
+    // RETENTION_DAYS the synthesized stack gives them).
+    const s3 = tagWrites(s3Plain, { retentionDays: stackRetentionDays(template) });
 
     const envOf = (params: unknown): Record<string, string> => {
       const arn = (params as { FunctionName?: string }).FunctionName;
@@ -437,18 +459,9 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
     };
     checkEveryTaskHandled(local, handlers);
 
-    // The interpreter's validation of a definition (asl-validator) takes seconds; a definition it
-    // accepted once is remembered by its text and the interpreter's version, and not validated again.
-    const validationOptions = { checkArn: false };
-    await cachedBySources(
-      'validated-definition',
-      { definition: sha256(JSON.stringify(local)), interpreter: packageVersion('aws-local-stepfunctions'), validationOptions },
-      async () => {
-        new StateMachine(local as never, { validationOptions });
-        return { value: true, files: [] };
-      },
-      cache,
-    );
+    // The interpreter's validation (asl-validator) runs once per definition text: in the synthesis child
+    // on a cache miss, and remembered in the cache for every later run.
+    await validateOnce(local, cache, synthesized.validated);
     const machine = new StateMachine(local as never, { validationOptions: { noValidate: true } });
     const input = {
       runId,
@@ -494,18 +507,49 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
       delivered,
       phases: { synthMs, uploadMs, executionMs },
       cache: { definition: definitionHit, workerBundle: worker.hit },
-      workerProcesses: pool.started,
+      workerProcesses: pool!.started,
       chunkTimings,
     };
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
+    await Promise.allSettled([synthesizing]);
     await pool?.close();
     // Only the link goes: every invocation links the input again (same file, same ETag).
     await removeInput?.();
-    s3.destroy();
+    s3Plain.destroy();
     statesS3.destroy();
     await server.close();
   }
+}
+
+/**
+ * The environment of the pool's worker processes (and the base of each chunk's contract): this
+ * process's, the embedded S3's endpoint and credentials, `workerEnv`, and WORKER_LOCAL_INPUT_ROOT set
+ * by the runner alone — to `localInputRoot` when given, else absent (a value inherited from the
+ * environment or passed in `workerEnv` is dropped: nothing else picks which local files a worker reads).
+ */
+export function poolEnvironment(p: {
+  readonly processEnv: NodeJS.ProcessEnv;
+  readonly workerEnv?: Record<string, string>;
+  readonly endpoint: string;
+  readonly region: string;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  readonly localInputRoot?: string;
+}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...p.processEnv,
+    AWS_ENDPOINT_URL_S3: p.endpoint,
+    AWS_ENDPOINT_URL: p.endpoint,
+    AWS_REGION: p.region,
+    AWS_ACCESS_KEY_ID: p.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: p.credentials.secretAccessKey,
+    S3_FORCE_PATH_STYLE: 'true',
+    LOG_LEVEL: 'info',
+    ...p.workerEnv,
+  };
+  delete env[LOCAL_INPUT_ROOT_VARIABLE];
+  if (p.localInputRoot) env[LOCAL_INPUT_ROOT_VARIABLE] = p.localInputRoot;
+  return env;
 }
 
 /** The RETENTION_DAYS the synthesized workflow gives its functions (all the same); absent: the runtime's fallback. */

@@ -38,6 +38,12 @@ export interface BatchPlatformStackProps extends StackProps {
    * @default - no quotas
    */
   readonly quota?: Omit<QuotaTableProps, 'jobQueues'>;
+  /**
+   * Browser origins that may PUT to presigned URLs of the input bucket (a CORS rule on it; see
+   * `StagingBuckets` `uploadCorsOrigins`). `addPlatformStacks` sets it to the stage's OCR API CORS origins.
+   * @default - none: no CORS rule on the input bucket
+   */
+  readonly uploadCorsOrigins?: readonly string[];
 }
 
 /**
@@ -102,6 +108,7 @@ export class BatchPlatformStack extends Stack {
       removalPolicy: config.removalPolicy,
       autoDeleteObjects: false,
       objectRetentionDays: config.retentionDays,
+      uploadCorsOrigins: props.uploadCorsOrigins,
     });
 
     // S3 publishes request metrics only for a metrics configuration: the workflow dashboard reads these two.

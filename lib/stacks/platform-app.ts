@@ -24,6 +24,8 @@ export function addPlatformStacks(app: App, config: StageConfig): PlatformStacks
   const platform = new BatchPlatformStack(app, `BatchPlatform-${config.stage}`, {
     config,
     ...(config.quota ? { quota: { defaultLimits: config.quota, removalPolicy: config.removalPolicy } } : {}),
+    // The OCR API's browser callers PUT their images to presigned URLs of the input bucket: same origins.
+    uploadCorsOrigins: config.ocrApi?.corsAllowedOrigins,
     env,
     tags,
     description: `cdk-batch-platform: AWS Batch platform (${config.stage})`,

@@ -90,7 +90,10 @@ export interface OcrApiStageConfig {
   readonly pointInTimeRecovery: boolean;
   /** The cleanup schedule (every 6 hours) on or off. */
   readonly cleanup: boolean;
-  /** Browser origins allowed by CORS; none: server-side callers only. */
+  /**
+   * Browser origins allowed by CORS on the API and, for the presigned upload PUT, on the platform's input
+   * bucket (BatchPlatformStack `uploadCorsOrigins`); none: server-side callers only.
+   */
   readonly corsAllowedOrigins?: readonly string[];
 }
 

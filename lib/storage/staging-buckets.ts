@@ -4,7 +4,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as cxapi from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
-import { propError } from '../common/validation';
+import { checkCorsOrigins, propError } from '../common/validation';
 
 /** Object tag whose value (whole days) selects the lifecycle rule that expires the object. */
 export const RETENTION_TAG = 'retention-days';
@@ -132,7 +132,18 @@ export interface StagingBucketsProps {
    * @default - a new output bucket
    */
   readonly existingOutputBucket?: s3.IBucket;
+  /**
+   * Browser origins that may PUT to presigned URLs of the created input bucket (e.g. the OCR API's uploads):
+   * a CORS rule allowing `PUT` with the `content-type` and `x-amz-tagging` headers the URL is signed for,
+   * exposing `ETag`. The signature still fixes the key, type, size and tag; CORS only lets the browser send it.
+   * Not with `existingInputBucket` (a brought bucket is left as it is).
+   * @default - none: no CORS rule (browsers cannot PUT)
+   */
+  readonly uploadCorsOrigins?: readonly string[];
 }
+
+/** The headers a presigned upload PUT carries that a browser announces in its preflight (content-length is the browser's own). */
+export const UPLOAD_CORS_HEADERS = ['content-type', 'x-amz-tagging'] as const;
 
 /** Options of `StagingBuckets.grantJobIo`. Prefixes end with `/` (or are empty for the whole bucket) and may contain `*`. */
 export interface JobIoGrantOptions {
@@ -240,7 +251,16 @@ export class StagingBuckets extends Construct {
       }
     }
 
-    const dataBucket = (bucketId: string, logPrefix: string): s3.Bucket =>
+    const uploadCorsOrigins = props.uploadCorsOrigins ?? [];
+    checkCorsOrigins(this, 'uploadCorsOrigins', uploadCorsOrigins);
+    if (uploadCorsOrigins.length && !createInput) {
+      throw propError(this, 'uploadCorsOrigins', uploadCorsOrigins, 'only when the input bucket is created here (a brought bucket is left as it is: add its CORS rule where it is made)', 'cannot be applied');
+    }
+    const uploadCors: s3.CorsRule[] | undefined = uploadCorsOrigins.length
+      ? [{ id: 'browser-upload', allowedMethods: [s3.HttpMethods.PUT], allowedOrigins: [...uploadCorsOrigins], allowedHeaders: [...UPLOAD_CORS_HEADERS], exposedHeaders: ['ETag'], maxAge: 3600 }]
+      : undefined;
+
+    const dataBucket = (bucketId: string, logPrefix: string, cors?: s3.CorsRule[]): s3.Bucket =>
       new s3.Bucket(this, bucketId, {
         blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
         enforceSSL: true,
@@ -254,11 +274,12 @@ export class StagingBuckets extends Construct {
         serverAccessLogsBucket: this.accessLogsBucket,
         serverAccessLogsPrefix: logPrefix,
         lifecycleRules: this.lifecycleRules(noncurrentVersionExpiration, props.defaultRetentionDays),
+        cors,
         removalPolicy,
         autoDeleteObjects,
       });
 
-    this.inputBucket = props.existingInputBucket ?? dataBucket('InputBucket', 'input/');
+    this.inputBucket = props.existingInputBucket ?? dataBucket('InputBucket', 'input/', uploadCors);
     this.outputBucket = props.existingOutputBucket ?? dataBucket('OutputBucket', 'output/');
     if (autoDeleteObjects) silenceRedundantDependsOnLint(Stack.of(this));
   }

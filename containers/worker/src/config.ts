@@ -64,6 +64,15 @@ const envSchema = z.object({
   OUTPUT_S3_FORCE_PATH_STYLE: optional(z.enum(['true', 'false'])),
   LOG_LEVEL: optional(z.enum(['debug', 'info', 'warn', 'error'])),
   RETENTION_DAYS: optional(z.string()),
+  // A chunk of the chunked workflow's Batch route: the run it belongs to, set by the state machine's
+  // container overrides (from its own manifest), so the worker emits the run's per-chunk progress metrics.
+  RUN_ID: optional(nonEmpty),
+  CHUNK_INDEX: optional(z.string().regex(/^\d+$/, 'must be a non-negative integer').transform(Number)),
+  RUN_CUSTOMER_ID: optional(nonEmpty),
+  RUN_TENANT_ID: optional(nonEmpty),
+  RUN_BATCH_ID: optional(nonEmpty),
+  RUN_DEPLOYMENT: optional(nonEmpty),
+  RUN_SNAPSHOT_ID: optional(nonEmpty),
 });
 
 export type WorkerEnv = z.infer<typeof envSchema>;

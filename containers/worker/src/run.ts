@@ -3,6 +3,7 @@ import { ConfigError, WorkerConfig } from './config';
 import { ChunkResult, processChunk, resolveFormat, ThreadOptions } from './engine';
 import { emfLine, Logger } from './log';
 import { resolveChunkSpec } from './manifest';
+import { chunkDoneLine, chunkFailedLine, RunIdentity, UNSET_IDENTITY } from './run-metrics';
 import { getOperation } from './operations/registry';
 import { tagWrites } from './retention';
 import { inputS3Client, outputS3Client } from './s3';
@@ -99,7 +100,30 @@ async function runWithClients(
     emfLine(figures, { operation: result.operation, tenantId: config.env.TENANT_ID, jobId: result.jobId, status: result.status }) +
       '\n',
   );
+  const runLine = runProgressLine(config, result, spec.chunkIndex);
+  if (runLine) process.stdout.write(runLine + '\n');
   // CALLBACK_URL is called once per job, signed, by the completion path (lib/client/completion.ts),
   // never per chunk from here: an array job would call it once per chunk, unsigned.
   return result;
+}
+
+/**
+ * A Batch-route chunk of the chunked workflow (RUN_ID set by the state machine): the same per-run
+ * progress line the Lambda chunk processor emits (ChunksDone, RecordsProcessed, RecordsRejected,
+ * ChunkDuration; ChunkAttemptsFailed for a failed attempt), with the run's dimensions from the
+ * RUN_* environment. An interrupted attempt (SIGTERM, Spot) emits nothing, as on Lambda. No RUN_ID: none.
+ */
+export function runProgressLine(config: Pick<WorkerConfig, 'env'>, result: Pick<ChunkResult, 'status' | 'records' | 'rejected' | 'durationMs'>, chunkIndex?: number): string | undefined {
+  const env = config.env;
+  if (!env.RUN_ID || result.status === 'interrupted') return undefined;
+  const identity: RunIdentity = {
+    customerId: env.RUN_CUSTOMER_ID ?? UNSET_IDENTITY.customerId,
+    tenantId: env.RUN_TENANT_ID ?? UNSET_IDENTITY.tenantId,
+    batchId: env.RUN_BATCH_ID ?? UNSET_IDENTITY.batchId,
+    deployment: env.RUN_DEPLOYMENT ?? UNSET_IDENTITY.deployment,
+    snapshotId: env.RUN_SNAPSHOT_ID ?? UNSET_IDENTITY.snapshotId,
+  };
+  const index = env.CHUNK_INDEX ?? chunkIndex;
+  if (result.status === 'failed') return chunkFailedLine(env.RUN_ID, identity, { index, route: 'batch', error: 'ChunkFailed' });
+  return chunkDoneLine(env.RUN_ID, identity, { index, route: 'batch', records: result.records, rejected: result.rejected, durationMs: result.durationMs });
 }

@@ -44,7 +44,8 @@ export interface GlobalOptions {
   readonly inputBucket?: string;
   readonly outputBucket?: string;
   readonly region?: string;
-  readonly stack?: string;
+  /** `--stack`, repeatable (later stacks win among them). */
+  readonly stack?: string[];
   readonly json?: boolean;
 }
 

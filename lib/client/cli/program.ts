@@ -7,6 +7,9 @@ Configuration (flags win over environment, environment over --stack):
   --queue / BATCH_JOB_QUEUE, --job-definition / BATCH_JOB_DEFINITION,
   --input-bucket / BATCH_INPUT_BUCKET, --output-bucket / BATCH_OUTPUT_BUCKET, --region / AWS_REGION,
   --stack <name>: the outputs JobQueueArn, JobDefinitionArn, InputBucketName, OutputBucketName.
+  runs: --runs-bucket / BATCH_RUNS_BUCKET (else RunsBucketName, else the output bucket: the platform's
+  OutputBucketName is the workflow's work bucket), --state-machine / BATCH_STATE_MACHINE_ARN (StateMachineArn
+  of the workflow stack): batchctl --stack BatchPlatform-<stage> --stack ChunkedProcessing-<stage> runs list
 
 Exit codes (--json: errors are one JSON line {"error":{"code",...}} on stderr):
   0    ok
@@ -30,7 +33,7 @@ export function buildProgram(ctx: CliContext, commands: readonly CommandModule[]
     .option('--input-bucket <name>', 'bucket for staged inputs')
     .option('--output-bucket <name>', 'bucket for outputs (default: the input bucket)')
     .option('--region <region>', 'AWS region')
-    .option('--stack <name>', 'read the settings above from the outputs of this deployed stack')
+    .option('--stack <name>', 'read the settings above from the outputs of this deployed stack (repeatable; later stacks win)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--json', 'machine-readable output (one JSON document per line)')
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', EXIT_CODES_HELP)

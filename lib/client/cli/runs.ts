@@ -1,6 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { Command } from 'commander';
+import { resolveClientConfig } from '../config';
 import { InvalidRequestError } from '../errors';
 import { RunNotSucceededError, RunsClient, RunStatus, watchRun } from '../runs';
 import { CliContext, GlobalOptions, intArg } from './context';
@@ -16,23 +17,40 @@ interface WatchFlags {
   readonly timeout?: number;
 }
 
-/** Builds the runs client from flags, then environment; S3 and Step Functions endpoints follow the SDK's variables. */
-function runsClient(ctx: CliContext, cmd: Command): RunsClient {
+/**
+ * Builds the runs client like every batchctl command builds its settings: flags, then environment
+ * (BATCH_RUNS_BUCKET, BATCH_STATE_MACHINE_ARN), then the outputs of the `--stack`s: StateMachineArn of
+ * the workflow stack (`ChunkedProcessing-<stage>`), and the runs bucket from a RunsBucketName output or,
+ * failing that, the output bucket (the platform stack's OutputBucketName: `addPlatformStacks` gives the
+ * workflow the platform's output bucket; the workflow stack cannot output it itself, an output of an
+ * import being cfn-lint W6001). S3 and Step Functions endpoints follow the SDK's variables.
+ */
+async function runsClient(ctx: CliContext, cmd: Command): Promise<RunsClient> {
   const g = cmd.optsWithGlobals<GlobalOptions & RunsOptions>();
   const env = ctx.io.env;
-  const runsBucket = g.runsBucket ?? env.BATCH_RUNS_BUCKET;
+  const config = await resolveClientConfig({
+    flags: { runsBucket: g.runsBucket, stateMachineArn: g.stateMachine, outputBucket: g.outputBucket, region: g.region },
+    env,
+    stackName: g.stack,
+    cloudFormation: ctx.io.cloudFormation,
+  });
+  const runsBucket = config.runsBucket ?? config.outputBucket;
   if (!runsBucket) {
     throw new InvalidRequestError('missing configuration', [
-      { field: 'runsBucket', message: 'give --runs-bucket or set BATCH_RUNS_BUCKET (the work bucket that holds runs/; local-runs for a run-local bucket)' },
+      {
+        field: 'runsBucket',
+        message:
+          'give --runs-bucket, set BATCH_RUNS_BUCKET, or use --stack BatchPlatform-<stage> (its OutputBucketName is the work bucket that holds runs/); local-runs for a run-local bucket',
+      },
     ]);
   }
-  const stateMachineArn = g.stateMachine ?? env.BATCH_STATE_MACHINE_ARN;
+  const stateMachineArn = config.stateMachineArn;
   if (stateMachineArn !== undefined && !/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$/.test(stateMachineArn)) {
     throw new InvalidRequestError('invalid state machine', [
       { field: 'stateMachine', value: stateMachineArn, message: 'must be a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>)' },
     ]);
   }
-  const region = g.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  const region = config.region;
   const s3 =
     ctx.io.runsClients?.s3 ??
     new S3Client({
@@ -103,8 +121,9 @@ export function register(program: Command, ctx: CliContext): void {
   const runs = program
     .command('runs')
     .description('runs of the chunked processing workflow: progress from S3 (runs/) and Step Functions, and retry of failed chunks')
-    .option('--runs-bucket <name>', 'bucket holding runs/ (BATCH_RUNS_BUCKET)')
-    .option('--state-machine <arn>', 'the workflow state machine (BATCH_STATE_MACHINE_ARN); without it, status comes from S3 alone');
+    .option('--runs-bucket <name>', 'bucket holding runs/ (BATCH_RUNS_BUCKET, or from --stack: RunsBucketName, else OutputBucketName)')
+    .option('--state-machine <arn>', 'the workflow state machine (BATCH_STATE_MACHINE_ARN, or StateMachineArn of --stack); without it, status comes from S3 alone')
+    .addHelpText('after', '\nWith --stack (before or after `runs`, repeatable): --stack BatchPlatform-<stage> gives the runs bucket (OutputBucketName), --stack ChunkedProcessing-<stage> the state machine (StateMachineArn).');
 
   watchFlags(
     runs
@@ -112,7 +131,7 @@ export function register(program: Command, ctx: CliContext): void {
       .description('recent runs, newest first: id, status, start, chunks done/failed/pending, records')
       .option('--limit <n>', 'at most this many runs', intArg(1), 20),
   ).action(async (opts: WatchFlags & { limit: number }, cmd: Command) => {
-    const client = runsClient(ctx, cmd);
+    const client = await runsClient(ctx, cmd);
     const json = ctx.isJson(cmd);
     for (;;) {
       const list = await client.list({ limit: opts.limit });
@@ -125,7 +144,7 @@ export function register(program: Command, ctx: CliContext): void {
 
   watchFlags(runs.command('status').description('one run: chunks done/failed/pending, records, records/s, ETA').argument('<runId>')).action(
     async (runId: string, opts: WatchFlags, cmd: Command) => {
-      const client = runsClient(ctx, cmd);
+      const client = await runsClient(ctx, cmd);
       if (opts.watch) return follow(ctx, cmd, client, runId, opts);
       const s = await client.status(runId);
       ctx.print(cmd, s, () => describeRun(s));
@@ -138,7 +157,7 @@ export function register(program: Command, ctx: CliContext): void {
       .description('rerun only the failed chunks of a finished (PARTIAL/FAILED) run, on its input as it is now, into the same result')
       .argument('<runId>'),
   ).action(async (runId: string, opts: WatchFlags, cmd: Command) => {
-    const client = runsClient(ctx, cmd);
+    const client = await runsClient(ctx, cmd);
     const started = await client.retry(runId);
     ctx.print(cmd, { runId, executionArn: started.executionArn, executionName: started.executionName }, () => [
       `run ${runId}: retry started as execution ${started.executionName}`,

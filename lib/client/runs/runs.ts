@@ -114,7 +114,7 @@ export class RunsClient {
     checkRunId(runId);
     if (!this.o.sfn || !this.o.stateMachineArn) {
       throw new InvalidRequestError('runs retry needs the workflow', [
-        { field: 'stateMachine', message: 'give --state-machine <arn> or set BATCH_STATE_MACHINE_ARN (the StateMachineArn output of the workflow stack)' },
+        { field: 'stateMachine', message: 'give --state-machine <arn>, set BATCH_STATE_MACHINE_ARN, or use --stack ChunkedProcessing-<stage> (its StateMachineArn output)' },
       ]);
     }
     const plan = await this.readPlan(runId);

@@ -12,7 +12,7 @@ import { grantJobClient, jobClientEnvironment, JobRouteTargets } from '../../api
 import { DEFAULT_CLEANUP_RATE, JobCleanup } from '../../cleanup/job-cleanup';
 import { jobDefinitionArnAllRevisions, jobDefinitionNameOf } from '../../common/job-definition-name';
 import { handlerEntry, PlatformFunction } from '../../common/node-function';
-import { checkInteger, checkRange, propError } from '../../common/validation';
+import { checkCorsOrigins, checkInteger, checkRange, propError } from '../../common/validation';
 import { METRIC_NAMESPACE as JOB_METRIC_NAMESPACE } from '../../monitoring/batch-monitoring';
 import { acknowledgeLambdaBasics, acknowledgeWildcardResource } from '../../monitoring/nag';
 
@@ -56,7 +56,8 @@ export interface OcrApiStackProps extends StackProps {
   readonly alarmTopic?: sns.ITopic;
   /**
    * Browser origins allowed to call the API (CORS preflight and `access-control-allow-origin`), e.g.
-   * `['https://app.example.com']`. Browser uploads to the presigned URL also need a CORS rule on the input bucket.
+   * `['https://app.example.com']`. Browser uploads to the presigned URL also need a CORS rule on the input
+   * bucket: `StagingBuckets` `uploadCorsOrigins` (`BatchPlatformStack` sets it from the stage's OCR API origins).
    * @default - none: no CORS (server-side callers only)
    */
   readonly corsAllowedOrigins?: readonly string[];
@@ -151,11 +152,7 @@ export class OcrApiStack extends Stack {
     // Lambda answers at most 6 MB; the text appears twice (full and per page).
     checkRange(this, 'maxInlineTextBytes', maxInline, 1, 2 * 1024 * 1024);
     this.corsAllowedOrigins = props.corsAllowedOrigins ?? [];
-    for (const origin of this.corsAllowedOrigins) {
-      if (origin !== '*' && !/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(origin)) {
-        throw propError(this, 'corsAllowedOrigins', origin, 'origins like https://app.example.com (scheme, host, optional port; no path), or *');
-      }
-    }
+    checkCorsOrigins(this, 'corsAllowedOrigins', this.corsAllowedOrigins);
 
     // Job records: one item per request, deleted by TTL when its objects expire.
     const pitr = props.pointInTimeRecovery ?? true;

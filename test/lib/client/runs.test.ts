@@ -1,3 +1,4 @@
+import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateStateMachineCommand, DescribeExecutionCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { sampleBuffer } from '../../../containers/worker/src/sample-data';
@@ -149,7 +150,7 @@ describe('runs status', () => {
     let err = '';
     const code = await runCli(['runs', 'status', runId], { stdout: { write: () => true }, stderr: { write: (t: string) => (err += t) }, env: {}, isTTY: false });
     expect(code).toBe(2);
-    expect(err).toContain('runsBucket: give --runs-bucket or set BATCH_RUNS_BUCKET');
+    expect(err).toContain('runsBucket: give --runs-bucket, set BATCH_RUNS_BUCKET, or use --stack BatchPlatform-<stage>');
   });
 
   test('--watch reads until the run finished and exits 0 when it SUCCEEDED', async () => {
@@ -219,7 +220,7 @@ describe('runs retry', () => {
   test('needs the state machine (exit 2)', async () => {
     const { code, err } = await cli(['retry', runId], false);
     expect(code).toBe(2);
-    expect(err).toContain('stateMachine: give --state-machine <arn> or set BATCH_STATE_MACHINE_ARN');
+    expect(err).toContain('stateMachine: give --state-machine <arn>, set BATCH_STATE_MACHINE_ARN, or use --stack ChunkedProcessing-<stage>');
   });
 });
 
@@ -246,5 +247,88 @@ describe('runs list', () => {
     const run = runs.find((r) => r.runId === 'status-midway');
     expect(run).toMatchObject({ state: 'SUCCEEDED', chunks: { total: 4, done: 4 } });
     expect(run).not.toHaveProperty('execution');
+  });
+});
+
+describe('runs --stack (stack outputs, as the other commands read them)', () => {
+  const runId = 'stack-outputs';
+  const cfn = new CloudFormationClient(motoClientConfig());
+  let stackName: string;
+  let executionArn: string;
+  afterAll(() => cfn.destroy());
+
+  /** A deployed ChunkedProcessing stack as batchctl sees it: DescribeStacks outputs (moto's CloudFormation). */
+  async function deployedStack(outputs: Record<string, string>): Promise<string> {
+    const name = `cli-runs-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6)}`;
+    await cfn.send(
+      new CreateStackCommand({
+        StackName: name,
+        TemplateBody: JSON.stringify({
+          Resources: { Handle: { Type: 'AWS::CloudFormation::WaitConditionHandle' } },
+          Outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { Value: v }])),
+        }),
+      }),
+    );
+    return name;
+  }
+
+  async function cliStack(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const code = await runCli(args, { stdout: { write: (t: string) => (out += t) }, stderr: { write: (t: string) => (err += t) }, env, isTTY: false, runsClients: { s3, sfn }, cloudFormation: cfn });
+    return { code, out, err };
+  }
+
+  beforeAll(async () => {
+    executionArn = (await sfn.send(new StartExecutionCommand({ stateMachineArn, name: runId, input: JSON.stringify({ bucket: BUCKET, key: 'in/clean.jsonl' }) }))).executionArn!;
+    await startRun(runId, 'in/clean.jsonl', 1);
+    stackName = await deployedStack({ RunsBucketName: BUCKET, StateMachineArn: stateMachineArn, SummaryQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/summaries' });
+  }, 60_000);
+
+  test('reads the runs bucket and the state machine from RunsBucketName and StateMachineArn, before or after `runs`', async () => {
+    for (const args of [['--stack', stackName, 'runs', 'status', runId, '--json'], ['runs', 'status', runId, '--stack', stackName, '--json']]) {
+      const { code, out, err } = await cliStack(args);
+      expect({ code, err }).toEqual({ code: 0, err: '' });
+      // The execution is there only if the state machine came from the stack.
+      expect(JSON.parse(out)).toMatchObject({ runId, chunks: { total: 4, done: 1 }, execution: { name: runId, arn: executionArn } });
+    }
+    const list = await cliStack(['--stack', stackName, 'runs', 'list', '--json']);
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.out).map((r: { runId: string }) => r.runId)).toContain(runId);
+  });
+
+  test('flags win over the environment, the environment over the stack', async () => {
+    const wrong = await deployedStack({ RunsBucketName: 'no-such-runs-bucket', StateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:nope' });
+    const byFlag = await cliStack(['--stack', wrong, 'runs', '--runs-bucket', BUCKET, '--state-machine', stateMachineArn, 'status', runId, '--json']);
+    expect(byFlag.code).toBe(0);
+    expect(JSON.parse(byFlag.out).execution).toMatchObject({ arn: executionArn });
+    const byEnv = await cliStack(['--stack', wrong, 'runs', 'status', runId, '--json'], { BATCH_RUNS_BUCKET: BUCKET, BATCH_STATE_MACHINE_ARN: stateMachineArn });
+    expect(byEnv.code).toBe(0);
+    expect(JSON.parse(byEnv.out).execution).toMatchObject({ arn: executionArn });
+  });
+
+  test('the platform stack (OutputBucketName) and the workflow stack (StateMachineArn) together, as the app deploys them', async () => {
+    const platform = await deployedStack({ JobQueueArn: 'arn:aws:batch:us-east-1:123456789012:job-queue/q', OutputBucketName: BUCKET });
+    const workflow = await deployedStack({ StateMachineArn: stateMachineArn, SummaryQueueUrl: 'https://sqs.us-east-1.amazonaws.com/123456789012/summaries' });
+    const { code, out, err } = await cliStack(['--stack', platform, '--stack', workflow, 'runs', 'status', runId, '--json']);
+    expect({ code, err }).toEqual({ code: 0, err: '' });
+    expect(JSON.parse(out)).toMatchObject({ runId, chunks: { done: 1 }, execution: { arn: executionArn } });
+    // The platform stack alone: the runs bucket, no state machine (status from S3 alone; retry needs the state machine).
+    const alone = await cliStack(['--stack', platform, 'runs', 'status', runId, '--json']);
+    expect(alone.code).toBe(0);
+    expect(JSON.parse(alone.out).execution).toBeUndefined();
+    const retry = await cliStack(['--stack', platform, 'runs', 'retry', runId]);
+    expect(retry.code).toBe(2);
+    expect(retry.err).toContain('use --stack ChunkedProcessing-<stage>');
+  });
+
+  test('a stack with neither bucket exits 2 saying which stack to give; an unknown stack exits 2 naming it', async () => {
+    const workflow = await deployedStack({ StateMachineArn: stateMachineArn });
+    const missing = await cliStack(['--stack', workflow, 'runs', 'status', runId]);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain('runsBucket: give --runs-bucket, set BATCH_RUNS_BUCKET, or use --stack BatchPlatform-<stage>');
+    const unknown = await cliStack(['--stack', 'NoSuchStack-dev', 'runs', 'list', '--json']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain('NoSuchStack-dev');
   });
 });

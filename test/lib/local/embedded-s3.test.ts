@@ -3,7 +3,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { EmbeddedS3, linkObject, startEmbeddedS3 } from '../../../lib/local/embedded-s3';
+import { EmbeddedS3, linkLocalInput, linkObject, startEmbeddedS3 } from '../../../lib/local/embedded-s3';
 
 /** The local runner's S3: s3rver in a child process, the input linked into its store instead of copied. */
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'embedded-s3-test-'));
@@ -95,4 +95,38 @@ test('close stops the process and frees the port', async () => {
     socket.once('error', () => resolve(true));
   });
   expect(refused).toBe(true);
+});
+
+test('starts on the port it is given (the runner picks it to start the workers first), and fails clearly when it is taken', async () => {
+  const port = Number(new URL(server.endpoint).port);
+  await expect(startEmbeddedS3(path.join(tmp, 'store3'), 'b', port)).rejects.toThrow(/embedded S3 exited with code 1 before listening: [\s\S]*EADDRINUSE/);
+  const free = await new Promise<number>((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const other = await startEmbeddedS3(path.join(tmp, 'store4'), 'b', free);
+  try {
+    expect(other.endpoint).toBe(`http://127.0.0.1:${free}`);
+  } finally {
+    await other.close();
+  }
+});
+
+test('linkLocalInput lays the file out as <root>/<bucket>/<key> (the same inode) and removes only the link', () => {
+  const root = path.join(tmp, 'local-input');
+  const linked = linkLocalInput(root, 'b', 'inputs/run-1/input.jsonl', file);
+  expect(linked.path).toBe(path.join(root, 'b', 'inputs/run-1/input.jsonl'));
+  expect(fs.statSync(linked.path).ino).toBe(fs.statSync(file).ino);
+  linked.remove();
+  expect(fs.existsSync(linked.path)).toBe(false);
+  expect(fs.existsSync(file)).toBe(true);
+});
+
+test('linkLocalInput refuses a key or bucket that would leave the root', () => {
+  const root = path.join(tmp, 'local-input');
+  expect(() => linkLocalInput(root, 'b', '../../escape.jsonl', file)).toThrow(/does not map to a file under/);
+  expect(() => linkLocalInput(root, '..', 'x.jsonl', file)).toThrow(/does not map to a file under/);
+  expect(fs.existsSync(path.join(tmp, 'escape.jsonl'))).toBe(false);
 });

@@ -52,6 +52,16 @@ describe.each(['jsonl', 'csv'] as const)('run-local on 1M records of %s', (forma
     }
   };
 
+  /** Inodes of the files the pool's workers read in place (WORKER_LOCAL_INPUT_ROOT), seen while the run went on. */
+  const localInputInodes = new Set<number>();
+  const localInputDir = path.join(tmp, `state-${format}`, 'local-input', 'local-runs', 'inputs');
+  const recordLocalInputs = (d = localInputDir): void => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) recordLocalInputs(path.join(d, e.name));
+      else localInputInodes.add(fs.statSync(path.join(d, e.name)).ino);
+    }
+  };
+
   beforeAll(async () => {
     await writeSampleFile(input, { count: 1_000_000, seed: 11, format });
     // 300K-record chunks: three on worker processes (the Batch route), the ~100K remainder in-process (the Lambda route);
@@ -65,7 +75,10 @@ describe.each(['jsonl', 'csv'] as const)('run-local on 1M records of %s', (forma
       workers: 2,
       stateDir: path.join(tmp, `state-${format}`),
       cacheDirectory,
-      onChunkFinished: () => recordStoredInputs(),
+      onChunkFinished: () => {
+        recordStoredInputs();
+        recordLocalInputs();
+      },
     });
     leftAfterRun = processesMentioning(tmp);
   }, 900_000);
@@ -106,6 +119,11 @@ describe.each(['jsonl', 'csv'] as const)('run-local on 1M records of %s', (forma
     recordStoredInputs();
     expect(storedInputInodes.size).toBe(1);
     expect(fs.readdirSync(inputsDir, { recursive: true }).filter((f) => String(f).endsWith('._S3rver_object'))).toEqual([]);
+  });
+
+  test('the input is laid out for the pool workers\' in-place reads (WORKER_LOCAL_INPUT_ROOT): linked under <state>/local-input/<bucket>/<key> while the run went on, removed after it', () => {
+    expect([...localInputInodes]).toEqual([fs.statSync(input).ino]);
+    expect(fs.readdirSync(localInputDir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile())).toEqual([]);
   });
 
   test('the summary was delivered to the queue and as an event', () => {

@@ -1,8 +1,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Duration } from 'aws-cdk-lib';
-import { synthesizeWorkflow, synthesizeWorkflowCached } from '../../../lib/local/definition';
+import { synthesizeWorkflow, toStackSettings } from '../../../lib/local/definition';
+import { SynthesisError, synthesizeWorkflowCached, validateOnce } from '../../../lib/local/workflow-cache';
+import { toLocalDefinition } from '../../../lib/local/local-definition';
 import { cachedBySources, sourceFilesOf } from '../../../lib/local/source-cache';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'source-cache-test-'));
@@ -71,19 +72,22 @@ describe('cachedBySources over the files esbuild finds in an import graph', () =
 
 describe('synthesizeWorkflowCached', () => {
   const cache = { directory: path.join(tmp, 'synth-cache') };
-  const options = { bucketName: 'cache-test', settings: { lambdaMaxRecords: 7, chunkRetry: { interval: Duration.seconds(1) } } };
+  const options = { bucketName: 'cache-test', settings: { lambdaMaxRecords: 7, chunkRetryIntervalSeconds: 1 } };
 
   test('synthesizes once, then returns the same definition from the cache; other settings miss', async () => {
     const cold = await synthesizeWorkflowCached(options, cache);
     expect(cold.hit).toBe(false);
+    // The synthesis child also had the interpreter validate the local adaptation of the definition.
+    expect(cold.validated).toBe(true);
     const warm = await synthesizeWorkflowCached(options, cache);
     expect(warm.hit).toBe(true);
+    expect(warm.validated).toBe(false);
     expect(warm.definition).toEqual(cold.definition);
     expect(warm.functionArns).toEqual(cold.functionArns);
     // The cached definition is what a fresh synthesis gives.
-    expect(warm.definition).toEqual(synthesizeWorkflow(options).definition);
+    expect(warm.definition).toEqual(synthesizeWorkflow({ bucketName: options.bucketName, settings: toStackSettings(options.settings) }).definition);
 
-    const other = await synthesizeWorkflowCached({ ...options, settings: { ...options.settings, chunkRetry: { interval: Duration.seconds(2) } } }, cache);
+    const other = await synthesizeWorkflowCached({ ...options, settings: { ...options.settings, chunkRetryIntervalSeconds: 2 } }, cache);
     expect(other.hit).toBe(false);
     expect(other.definition).not.toEqual(cold.definition);
   }, 300_000);
@@ -98,4 +102,26 @@ describe('synthesizeWorkflowCached', () => {
     }
     expect(files.some((f) => f.includes('node_modules'))).toBe(false);
   });
+
+  test('a failing synthesis in the child process is reported with the construct error, and nothing is cached', async () => {
+    const failing = { directory: path.join(tmp, 'synth-cache-failing') };
+    const bad = { bucketName: 'cache-test', settings: { toleratedFailurePercentage: 150 } };
+    const err = await synthesizeWorkflowCached(bad, failing).catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(SynthesisError);
+    expect((err as Error).message).toMatch(/synthesizing the workflow stack \(ChunkedProcessingStack\) for the local run failed: .*toleratedFailurePercentage \(150\)/);
+    // No entry, complete or partial (the parent writes one only after a complete answer).
+    expect(fs.readdirSync(failing.directory)).toEqual([]);
+  }, 300_000);
+
+  test('validateOnce validates a definition once and remembers it by its text', async () => {
+    const dir = { directory: path.join(tmp, 'validate-cache') };
+    const { definition } = await synthesizeWorkflowCached(options, cache);
+    const local = toLocalDefinition(definition);
+    expect(await validateOnce(local, dir, false)).toBe(false);
+    expect(await validateOnce(local, dir, false)).toBe(true);
+    // A definition the interpreter refuses is not remembered.
+    const broken = { ...local, StartAt: 'NoSuchState' };
+    await expect(validateOnce(broken, dir, false)).rejects.toThrow();
+    await expect(validateOnce(broken, dir, false)).rejects.toThrow();
+  }, 300_000);
 });

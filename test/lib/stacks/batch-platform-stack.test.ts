@@ -1,3 +1,4 @@
+import { STACK_OUTPUT_KEYS } from '../../../lib/client';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { BatchPlatformStack } from '../../../lib/stacks/batch-platform-stack';
 import { addPlatformStacks, PlatformStacks } from '../../../lib/stacks/platform-app';
@@ -201,6 +202,16 @@ describe('ChunkedProcessingStack of a stage', () => {
     for (const a of alarms) {
       expect(JSON.stringify(a.Properties.AlarmActions)).toMatch(/Fn::ImportValue.*OperationsTopic/);
     }
+  });
+
+  test('outputs the state machine under the key `batchctl runs --stack` reads; the runs bucket is the platform\'s OutputBucketName (no re-exported import, cfn-lint W6001)', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.StateMachineArn.Value).toEqual({ Ref: expect.stringMatching(/^WorkflowStateMachine/) });
+    expect(outputs.RunsBucketName).toBeUndefined();
+    // The workflow's work bucket is the platform's output bucket, which the platform stack outputs.
+    expect(JSON.stringify(template.toJSON())).toContain(`BatchPlatform-dev:ExportsOutputRef${platform.getLogicalId(platform.buckets.outputBucket.node.defaultChild as never)}`);
+    expect(Template.fromStack(platform).toJSON().Outputs.OutputBucketName).toBeDefined();
+    expect(STACK_OUTPUT_KEYS).toMatchObject({ OutputBucketName: 'outputBucket', StateMachineArn: 'stateMachineArn' });
   });
 
   test('matches the snapshot (asset hashes masked)', () => {

@@ -8,6 +8,7 @@ import {
   RETENTION_TAG,
   StagingBuckets,
   StagingBucketsProps,
+  UPLOAD_CORS_HEADERS,
   jobInputsKey,
   jobOutputPrefix,
   runPrefix,
@@ -524,5 +525,51 @@ describe('StagingBuckets compliance', () => {
     kmsBuckets.grantJobIo(jobRole(stack));
     new StagingBuckets(stack, 'Disposable', { removalPolicy: RemovalPolicy.DESTROY, autoDeleteObjects: true });
     expect(cfnLintFindings(Template.fromStack(stack).toJSON())).toBe('');
+  });
+});
+
+describe('StagingBuckets uploadCorsOrigins (browser PUTs to presigned URLs of the input bucket)', () => {
+  test('off by default: neither bucket has a CORS rule', () => {
+    const { template } = synth();
+    for (const bucket of Object.values(template.findResources('AWS::S3::Bucket'))) {
+      expect(bucket.Properties.CorsConfiguration).toBeUndefined();
+    }
+  });
+
+  test('the input bucket, and only it, allows PUT from the origins with the signed upload headers', () => {
+    const { stack, buckets, template } = synth({ uploadCorsOrigins: ['https://app.example.com', 'http://localhost:5173'] });
+    const resources = template.findResources('AWS::S3::Bucket');
+    expect(resources[logicalId(stack, buckets.inputBucket)].Properties.CorsConfiguration).toEqual({
+      CorsRules: [
+        {
+          Id: 'browser-upload',
+          AllowedMethods: ['PUT'],
+          AllowedOrigins: ['https://app.example.com', 'http://localhost:5173'],
+          AllowedHeaders: ['content-type', 'x-amz-tagging'],
+          ExposedHeaders: ['ETag'],
+          MaxAge: 3600,
+        },
+      ],
+    });
+    expect(resources[logicalId(stack, buckets.outputBucket)].Properties.CorsConfiguration).toBeUndefined();
+    // The headers a presigned upload of the OCR API carries besides content-length (which the browser sets itself).
+    expect([...UPLOAD_CORS_HEADERS]).toEqual(['content-type', 'x-amz-tagging']);
+  });
+
+  test('a malformed origin, or a brought input bucket, is refused naming the prop and the value', () => {
+    expect(() => synth({ uploadCorsOrigins: ['app.example.com'] })).toThrow(
+      '[Stack/Staging] uploadCorsOrigins ("app.example.com") is invalid; allowed: origins like https://app.example.com (scheme, host, optional port; no path), or *',
+    );
+    const stack = newStack();
+    const own = s3.Bucket.fromBucketName(stack, 'Own', 'my-inputs');
+    expect(() => new StagingBuckets(stack, 'Staging', { existingInputBucket: own, uploadCorsOrigins: ['https://app.example.com'] })).toThrow(
+      /\[Stack\/Staging\] uploadCorsOrigins \(\["https:\/\/app.example.com"\]\) cannot be applied; allowed: only when the input bucket is created here/,
+    );
+  });
+
+  test('cdk-nag and cfn-lint report nothing with the CORS rule', () => {
+    expect(stackNagFindings((stack) => new StagingBuckets(stack, 'Staging', { uploadCorsOrigins: ['https://app.example.com'] }))).toEqual([]);
+    const { template } = synth({ uploadCorsOrigins: ['https://app.example.com', '*'] });
+    expect(cfnLintFindings(template.toJSON())).toBe('');
   });
 });

@@ -82,8 +82,25 @@ describe('ChunkedProcessingWorkflow', () => {
     expect(task.Parameters.JobQueue).toBe(QUEUE_ARN);
     expect(task.Parameters.JobDefinition).toBe(JOB_DEF_ARN);
     expect(task.Parameters.ContainerOverrides.Environment.map((e) => e.Name).sort()).toEqual(
-      ['CHUNK_END_BYTE', 'CHUNK_START_BYTE', 'INPUT_FORMAT', 'INPUT_S3_BUCKET', 'INPUT_S3_KEY', 'JOB_ID', 'OPERATION', 'OPERATION_CONFIG', 'OUTPUT_S3_BUCKET', 'OUTPUT_S3_KEY', 'RETENTION_DAYS'].sort(),
+      [
+        'CHUNK_END_BYTE', 'CHUNK_START_BYTE', 'INPUT_FORMAT', 'INPUT_S3_BUCKET', 'INPUT_S3_KEY', 'JOB_ID', 'OPERATION', 'OPERATION_CONFIG', 'OUTPUT_S3_BUCKET', 'OUTPUT_S3_KEY', 'RETENTION_DAYS',
+        'CHUNK_INDEX', 'RUN_BATCH_ID', 'RUN_CUSTOMER_ID', 'RUN_DEPLOYMENT', 'RUN_ID', 'RUN_SNAPSHOT_ID', 'RUN_TENANT_ID',
+      ].sort(),
     );
+  });
+
+  test("a Batch chunk's run id, index and identifying fields come from the state machine's own input (the planner's manifest line), for the worker's run metrics", () => {
+    const env = (inner.ProcessChunkOnBatch as { Parameters: { ContainerOverrides: { Environment: Record<string, string>[] } } }).Parameters.ContainerOverrides.Environment;
+    const byName = Object.fromEntries(env.map((e) => [e.Name, e['Value.$']]));
+    expect(byName).toMatchObject({
+      RUN_ID: '$.runId',
+      CHUNK_INDEX: "States.Format('{}', $.chunk.index)",
+      RUN_CUSTOMER_ID: '$.chunk.identity.customerId',
+      RUN_TENANT_ID: '$.chunk.identity.tenantId',
+      RUN_BATCH_ID: '$.chunk.identity.batchId',
+      RUN_DEPLOYMENT: '$.chunk.identity.deployment',
+      RUN_SNAPSHOT_ID: '$.chunk.identity.snapshotId',
+    });
   });
 
   test('Batch chunks retry Batch API throttling with backoff and jitter, then a failed job once', () => {

@@ -1,10 +1,9 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { Client, ClientConfig } from 'pg';
-import { to as copyTo, CopyToStreamQuery } from 'pg-copy-streams';
 import { z } from 'zod';
 import { getOperation } from '../operations/registry';
 import { bindOperation, DEFAULT_MAX_REJECT_RATIO } from './index';
-import { CopyTextScanner } from './pg-copy';
+import { CopyOutReader, CopyTextScanner } from './pg-copy';
 import { RAW_PREFIX_BYTES } from './scan';
 
 /**
@@ -196,8 +195,10 @@ function rejectLine(key: unknown, reason: string, record: Record<string, unknown
  * Runs a record operation over the rows of `query` for `period`, in a READ ONLY REPEATABLE READ
  * transaction on `client` (one consistent snapshot; the statement timeout of the connection applies).
  * The rows arrive as one `COPY (SELECT ...) TO STDOUT` stream (text format), so the server sends while
- * the worker scans, with no round trip per batch; CopyTextScanner turns the bytes into the same records
- * pg's query results give, and they go through the SAME operation step as lines of a file.
+ * the worker scans, with no round trip per batch; CopyOutReader walks the protocol messages over whole
+ * socket chunks and CopyTextScanner turns each CopyData payload, in place, into the same records pg's
+ * query results give, and they go through the SAME operation step as lines of a file. A failing reject
+ * writer (`onReject`, `afterBatch`) fails the run after the rest of the COPY is drained.
  * Throws when the connection drops or the query fails: the caller writes nothing in that case.
  */
 export async function processQuery(
@@ -233,7 +234,11 @@ export async function processQuery(
         },
       },
     );
-    await readCopy(client.query(copyTo(copy.text)), scanner, options.afterBatch);
+    const rows = scanner;
+    const reader = new CopyOutReader(copy.text, (buf, from, to) => rows.writeRange(buf, from, to), options.afterBatch);
+    void client.query(reader);
+    await reader.done;
+    scanner.end();
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -243,30 +248,6 @@ export async function processQuery(
     );
   }
   return { document: op.serialize(state), records: state.records, rejected: state.rejected };
-}
-
-/**
- * Reads the COPY stream to its end. A failure of our own (a reject writer that failed) cannot stop the
- * COPY on the connection, so the rest of the stream is drained (and ignored) before the error is
- * thrown: the connection is then free for the ROLLBACK. A stream error (the server's error, a dropped
- * connection, the statement timeout) is thrown at once.
- */
-async function readCopy(stream: CopyToStreamQuery, scanner: CopyTextScanner, afterBatch?: () => Promise<void> | undefined): Promise<void> {
-  let failure: unknown;
-  let failed = false;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    if (failed) continue;
-    try {
-      scanner.write(chunk);
-      const wait = afterBatch?.();
-      if (wait) await wait;
-    } catch (err) {
-      failure = err;
-      failed = true;
-    }
-  }
-  if (failed) throw failure;
-  scanner.end();
 }
 
 export { DEFAULT_MAX_REJECT_RATIO };
