@@ -17,13 +17,13 @@ import { parseExact, stringifyExact } from './exact-json';
 import { InputFormatName, resolveFormat, RecordFormat } from './format';
 import { geojsonSource } from './geojson';
 import { scanJsonArray } from './json-array';
-import { DEFAULT_MAX_RECORD_BYTES, scanRecords, ScanOptions, ScanSink } from './scan';
+import { bindScanStep, DEFAULT_MAX_RECORD_BYTES, scanRecords, ScanOptions, ScanSink } from './scan';
 import { headObject, openRange, readCsvHeader } from './source';
 import { scanThreaded, subRanges, DEFAULT_MIN_BYTES_PER_THREAD, ThreadOptions } from './threads';
 
 export { resolveFormat, INPUT_FORMATS } from './format';
 export type { InputFormatName, RecordFormat } from './format';
-export { scanRecords, DEFAULT_MAX_RECORD_BYTES, RAW_PREFIX_BYTES } from './scan';
+export { bindScanStep, scanRecords, DEFAULT_MAX_RECORD_BYTES, RAW_PREFIX_BYTES } from './scan';
 export type { ScanOptions, ScanSink, ScanResult } from './scan';
 export { cpuLimit, isScanThread, runScanThread, subRanges, threadCountFromEnv } from './threads';
 export type { ThreadOptions } from './threads';
@@ -106,7 +106,10 @@ interface StreamRun<S extends RecordCounts> {
   state: S;
   sink: ScanSink;
   ctx: StepContext;
+  /** The operation's byte-level path on this state (counts what it accepts), when it has one. */
+  fastStep?: (buf: Buffer, start: number, end: number) => boolean;
 }
+
 
 function rejectLine(offset: number, reason: string, raw: Buffer): string {
   return JSON.stringify({ offset, reason, raw: raw.toString('utf8') }) + '\n';
@@ -135,7 +138,7 @@ export function bindOperation<S extends RecordCounts>(
       writeReject(rejectLine(offset, reason, raw));
     },
   };
-  return { state, sink, ctx };
+  return { state, sink, ctx, fastStep: bindScanStep(op, state) };
 }
 
 /**
@@ -161,7 +164,7 @@ export async function processStream(
   const noop = () => undefined;
   const run = bindOperation(op, state, options.onReject ?? noop, options.onRecord ?? noop);
   const scan = options.format === 'json-array'
-    ? await scanJsonArray(source, { sourceOffset: 0, atArrayStart: true, end: Infinity, maxRecordBytes: options.maxRecordBytes, ...valueOptions(op) }, run.sink)
+    ? await scanJsonArray(source, { sourceOffset: 0, atArrayStart: true, end: Infinity, maxRecordBytes: options.maxRecordBytes, ...valueOptions(op, run) }, run.sink)
     : await scanRecords(
     source,
     {
@@ -170,20 +173,21 @@ export async function processStream(
       skipPartialFirst: false,
       end: Infinity,
       maxRecordBytes: options.maxRecordBytes,
-      ...valueOptions(op, options.fieldScanner),
+      ...valueOptions(op, run, options.fieldScanner),
     },
     run.sink,
   );
   return { document: op.serialize(state), records: state.records, rejected: state.rejected, bytes: scan.bytesRead };
 }
 
-/** FIELD_SCANNER=off turns the operations' field scanners off (JSON.parse for every line), for comparisons. */
+/** FIELD_SCANNER=off turns the operations' byte-level paths off (JSON.parse for every line), for comparisons. */
 function valueOptions(
   op: AnyRecordOperation,
+  run: StreamRun<RecordCounts>,
   fieldScanner = process.env.FIELD_SCANNER !== 'off',
-): Pick<ScanOptions, 'values' | 'parseJson' | 'fastRecord'> {
+): Pick<ScanOptions, 'values' | 'parseJson' | 'fastStep'> {
   if (op.values === 'exact') return { values: 'exact', parseJson: parseExact };
-  return { values: 'native', fastRecord: fieldScanner ? op.scanRecord : undefined };
+  return { values: 'native', fastStep: fieldScanner ? run.fastStep : undefined };
 }
 
 /** zlib's errors carry codes such as Z_DATA_ERROR and Z_BUF_ERROR. */
@@ -435,7 +439,7 @@ async function runRecords(
       scan = fmt.format === 'json-array'
         ? await scanJsonArray(
             input,
-            { sourceOffset: readFrom, atArrayStart: readFrom === 0, end: scanEnd, maxRecordBytes, ...valueOptions(op), shouldStop, afterBuffer },
+            { sourceOffset: readFrom, atArrayStart: readFrom === 0, end: scanEnd, maxRecordBytes, ...valueOptions(op, run), shouldStop, afterBuffer },
             run.sink,
           )
         : await scanRecords(
@@ -447,7 +451,7 @@ async function runRecords(
           end: scanEnd,
           maxRecordBytes,
           csvHeader,
-          ...valueOptions(op),
+          ...valueOptions(op, run),
           shouldStop,
           afterBuffer,
         },

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'buffer';
 import { csvRecord, parseHeader, quoteParityOdd, splitCsv } from './csv';
+import type { AnyRecordOperation, RecordCounts } from '../operations/types';
 import type { RecordFormat } from './format';
 
 /**
@@ -46,10 +47,22 @@ export interface ScanOptions {
   /** The JSON parser for values 'exact'. */
   parseJson?: (text: string) => unknown;
   /**
-   * JSON lines only: the operation's field scanner (RecordOperation.scanRecord). A record it returns is
-   * used as is; undefined sends the line down the general path (decode, UTF-8 check, JSON.parse).
+   * JSON lines only: the operation's byte-level path (RecordOperation.scanStep) bound to its state. True:
+   * the line buf[start, end) was accepted and counted; false sends it down the general path (decode,
+   * UTF-8 check, JSON.parse, sink.record).
    */
-  fastRecord?: (buf: Buffer, start: number, end: number) => Record<string, unknown> | undefined;
+  fastStep?: (buf: Buffer, start: number, end: number) => boolean;
+}
+
+/** RecordOperation.scanStep bound to a state: true when it accepted the line, which it then counts. */
+export function bindScanStep(op: AnyRecordOperation, state: RecordCounts): ((buf: Buffer, start: number, end: number) => boolean) | undefined {
+  const scanStep = op.scanStep;
+  if (scanStep === undefined || op.values === 'exact') return undefined;
+  return (buf, start, end) => {
+    if (!scanStep(state, buf, start, end)) return false;
+    state.records++;
+    return true;
+  };
 }
 
 export interface ScanResult {
@@ -110,7 +123,7 @@ export async function scanRecords(
   const isCsv = options.format === 'csv';
   const exact = options.values === 'exact';
   const parseJson = exact ? options.parseJson : undefined;
-  const fastRecord = isCsv ? undefined : options.fastRecord;
+  const fastStep = isCsv ? undefined : options.fastStep;
   if (exact && !parseJson) throw new Error("scan option values 'exact' needs parseJson");
   let header: readonly string[] | undefined = options.csvHeader;
   let wantHeader = isCsv && header === undefined;
@@ -188,14 +201,7 @@ export async function scanRecords(
       rejectLine(buf, s, e, recordOffset, `record longer than ${maxRecordBytes} bytes`);
       return;
     }
-    if (fastRecord !== undefined) {
-      const fast = fastRecord(buf, s, e);
-      if (fast !== undefined) {
-        const reason = sink.record(fast);
-        if (reason !== undefined) rejectLine(buf, s, e, offset, reason);
-        return;
-      }
-    }
+    if (fastStep !== undefined && fastStep(buf, s, e)) return;
     const text = buf.toString('utf8', s, e);
     // Invalid bytes decode to U+FFFD; only then is the line checked (a real U+FFFD is valid UTF-8).
     if (text.indexOf('\ufffd') !== -1 && !isUtf8(buf.subarray(s, e))) {

@@ -22,7 +22,7 @@ import * as path from 'path';
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
 import { getOperation } from '../operations/registry';
 import type { AnyRecordOperation, RecordCounts } from '../operations/types';
-import { scanRecords } from './scan';
+import { bindScanStep, scanRecords } from './scan';
 import { SCAN_THREAD_MARK } from './thread-mark';
 
 /** How processChunk may use threads (the worker entrypoint sets it; the chunk Lambda does not). */
@@ -392,7 +392,7 @@ export async function runScanThread(): Promise<void> {
         end: d.end,
         maxRecordBytes: d.maxRecordBytes,
         values: 'native',
-        fastRecord: d.fieldScanner ? op.scanRecord : undefined,
+        fastStep: d.fieldScanner ? bindScanStep(op, state) : undefined,
         shouldStop: () => Atomics.load(stop, 0) === 1,
       },
       sink,

@@ -1,36 +1,37 @@
 import { z } from 'zod';
-import { scanDefectRecord } from './aggregate-defects-scan';
-import type { RecordCounts, RecordOperation } from './types';
+import {
+  AggregateDefectsState,
+  cellKey,
+  CELL_STRIDE,
+  DEPTH_MM_MAX,
+  DEPTH_SUM_UM_MAX,
+  HEATMAP_CELL_DEG,
+  LAT_OFFSET,
+  LON_OFFSET,
+  newSegment,
+  Severity,
+  Tally,
+  YEAR_MAX,
+  YEAR_MIN,
+} from './aggregate-defects-state';
+import { scanStepDefect } from './aggregate-defects-scan';
+import type { RecordOperation } from './types';
 
 /**
- * Nightly road-defect statistics and heatmap. Hot path: one Map lookup per segment, one per day, one
- * per heatmap cell keyed by a number (no per-record string building), depth sums kept as integer
- * micrometres so that chunk sums merged in any order equal a whole-object run bit for bit.
+ * Nightly road-defect statistics and heatmap. Hot path: the byte-level scanner (./aggregate-defects-scan)
+ * adds a record of the usual shape straight from its bytes; anything else is JSON.parse'd and goes
+ * through `step`, which applies the same rules. Depth sums are kept as integer micrometres so that chunk
+ * sums merged in any order equal a whole-object run bit for bit.
  */
-export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
-export type Severity = (typeof SEVERITIES)[number];
-export const HEATMAP_CELL_DEG = 0.01;
-
-interface SegmentStats {
-  count: number;
-  low: number;
-  medium: number;
-  high: number;
-  critical: number;
-  depthCount: number;
-  /** Sum of depthMm in integer micrometres; never above DEPTH_SUM_UM_MAX, so always exact. */
-  depthSumUm: number;
-  depthMax: number;
-}
-
-export interface AggregateDefectsState extends RecordCounts {
-  segments: Map<string, SegmentStats>;
-  days: Map<string, number>;
-  /** key = (floor(lat*100) + 9000) * CELL_STRIDE + floor(lon*100) + 18000 */
-  cells: Map<number, number>;
-  /** From OPERATION_CONFIG defaultUtcOffset; undefined: timestamps without an offset are rejected. */
-  defaultOffsetMinutes?: number;
-}
+export {
+  DEPTH_MM_MAX,
+  DEPTH_SUM_UM_MAX,
+  HEATMAP_CELL_DEG,
+  SEVERITIES,
+  YEAR_MAX,
+  YEAR_MIN,
+} from './aggregate-defects-state';
+export type { AggregateDefectsState, Severity } from './aggregate-defects-state';
 
 export interface AggregateDefectsResult {
   operation: 'aggregate-defects';
@@ -49,21 +50,6 @@ export interface AggregateDefectsResult {
   heatmap: { cellDeg: number; cells: Record<string, number> };
 }
 
-const CELL_STRIDE = 36001;
-const LAT_OFFSET = 9000;
-const LON_OFFSET = 18000;
-
-/** Valid range of `depthMm`, in millimetres (a 10 m deep defect is already a collapsed road). */
-export const DEPTH_MM_MAX = 10_000;
-/**
- * A segment's depth sum is an integer number of micrometres kept in a double, exact up to 2^53 - 1 um
- * (over 900 million readings of the 10 m maximum); a reading that would pass it is rejected, and a merge
- * that would pass it throws, so no sum is ever rounded.
- */
-export const DEPTH_SUM_UM_MAX = Number.MAX_SAFE_INTEGER;
-/** Calendar years accepted in `detectedAt`, as written (before applying the offset). */
-export const YEAR_MIN = 1900;
-export const YEAR_MAX = 2100;
 /** UTC offsets that exist on Earth: -12:00 to +14:00. */
 const OFFSET_MIN_MINUTES = -12 * 60;
 const OFFSET_MAX_MINUTES = 14 * 60;
@@ -150,10 +136,6 @@ export function utcDay(value: string, defaultOffsetMinutes?: number): string | u
   return 'day' in r ? r.day : undefined;
 }
 
-function newSegment(): SegmentStats {
-  return { count: 0, low: 0, medium: 0, high: 0, critical: 0, depthCount: 0, depthSumUm: 0, depthMax: -1 };
-}
-
 function step(state: AggregateDefectsState, r: Record<string, unknown>): string | undefined {
   const segmentId = r.segmentId;
   if (typeof segmentId !== 'string' || segmentId.length === 0) return 'segmentId must be a non-empty string';
@@ -168,16 +150,16 @@ function step(state: AggregateDefectsState, r: Record<string, unknown>): string 
   const detectedAt = r.detectedAt;
   if (typeof detectedAt !== 'string') return `detectedAt must be ${DETECTED_AT_RULE}`;
   let day: string | undefined;
-  let dayCount: number | undefined;
+  let dayTally: Tally | undefined;
   if (ISO_UTC.test(detectedAt)) {
     day = detectedAt.slice(0, 10);
-    dayCount = state.days.get(day);
+    dayTally = state.days.get(day);
   }
-  if (dayCount === undefined) {
+  if (dayTally === undefined) {
     const parsed = parseDetectedAt(detectedAt, state.defaultOffsetMinutes);
     if ('reason' in parsed) return parsed.reason;
     day = parsed.day;
-    dayCount = state.days.get(day);
+    dayTally = state.days.get(day);
   }
   const depth = r.depthMm;
   let depthUm = 0;
@@ -201,9 +183,12 @@ function step(state: AggregateDefectsState, r: Record<string, unknown>): string 
     seg.depthSumUm += depthUm;
     if ((depth as number) > seg.depthMax) seg.depthMax = depth as number;
   }
-  state.days.set(day!, (dayCount ?? 0) + 1);
-  const cell = (Math.floor(lat * 100) + LAT_OFFSET) * CELL_STRIDE + Math.floor(lon * 100) + LON_OFFSET;
-  state.cells.set(cell, (state.cells.get(cell) ?? 0) + 1);
+  if (dayTally === undefined) state.days.set(day!, { n: 1 });
+  else dayTally.n++;
+  const cell = cellKey(lat, lon);
+  const cellTally = state.cells.get(cell);
+  if (cellTally === undefined) state.cells.set(cell, { n: 1 });
+  else cellTally.n++;
   return undefined;
 }
 
@@ -218,8 +203,12 @@ function init(config: AggregateDefectsConfig = {}): AggregateDefectsState {
   };
 }
 
-function addInto<K>(target: Map<K, number>, source: Map<K, number>): void {
-  for (const [k, v] of source) target.set(k, (target.get(k) ?? 0) + v);
+function addInto<K>(target: Map<K, Tally>, source: Map<K, Tally>): void {
+  for (const [k, v] of source) {
+    const t = target.get(k);
+    if (t === undefined) target.set(k, { n: v.n });
+    else t.n += v.n;
+  }
 }
 
 function merge(a: AggregateDefectsState, b: AggregateDefectsState): AggregateDefectsState {
@@ -279,13 +268,13 @@ function serialize(state: AggregateDefectsState): Record<string, unknown> {
       },
     ]),
   ) as AggregateDefectsResult['segments'];
-  const cells = Object.fromEntries([...state.cells].sort((x, y) => x[0] - y[0]).map(([k, v]) => [cellName(k), v]));
+  const cells = Object.fromEntries([...state.cells].sort((x, y) => x[0] - y[0]).map(([k, v]) => [cellName(k), v.n]));
   const result: AggregateDefectsResult = {
     operation: 'aggregate-defects',
     records: state.records,
     rejected: state.rejected,
     segments,
-    days: Object.fromEntries([...state.days].sort(byKey)),
+    days: Object.fromEntries([...state.days].sort(byKey).map(([k, v]) => [k, v.n])),
     heatmap: { cellDeg: HEATMAP_CELL_DEG, cells },
   };
   return result as unknown as Record<string, unknown>;
@@ -339,10 +328,10 @@ function deserialize(doc: unknown): AggregateDefectsState {
       depthMax: s.depthMm.max ?? -1,
     });
   }
-  for (const [day, n] of Object.entries(d.days)) state.days.set(day, n);
+  for (const [day, n] of Object.entries(d.days)) state.days.set(day, { n });
   for (const [name, n] of Object.entries(d.heatmap.cells)) {
     const [latCell, lonCell] = name.split(':').map(Number);
-    state.cells.set((latCell + LAT_OFFSET) * CELL_STRIDE + lonCell + LON_OFFSET, n);
+    state.cells.set((latCell + LAT_OFFSET) * CELL_STRIDE + lonCell + LON_OFFSET, { n });
   }
   return state;
 }
@@ -361,7 +350,7 @@ export const aggregateDefects: RecordOperation<AggregateDefectsState, AggregateD
     }
     return parsed.data;
   },
-  scanRecord: scanDefectRecord,
+  scanStep: scanStepDefect,
   init,
   step,
   merge,

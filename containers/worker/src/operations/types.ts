@@ -31,11 +31,14 @@ export interface RecordOperation<State extends RecordCounts = RecordCounts, Conf
    */
   readonly values?: 'native' | 'exact';
   /**
-   * Optional fast path: reads a JSON line of the operation's known shape straight from its bytes and
-   * returns the record JSON.parse would give, or undefined for anything else (the engine then decodes
-   * and parses the line as usual). Used only for JSON lines with values 'native'.
+   * Optional fast path over the bytes of one JSON line, buf[start, end) (no line end): when the line has
+   * the operation's known shape and `step` would accept the record JSON.parse gives for it, adds it to
+   * the state exactly as `step` would and returns true (the engine counts it). Otherwise returns false
+   * and leaves the state as it was (it may only warm caches that are not part of the result); the engine
+   * then decodes, parses and steps the line as usual, so rejects always come from `step`. Used only for
+   * JSON lines with values 'native'.
    */
-  readonly scanRecord?: (buf: Buffer, start: number, end: number) => Record<string, unknown> | undefined;
+  readonly scanStep?: (state: State, buf: Buffer, start: number, end: number) => boolean;
   /** Validates OPERATION_CONFIG (a zod schema per operation); throws an Error naming the field and what is allowed. */
   parseConfig(raw: unknown): Config;
   init(config: Config): State;

@@ -184,7 +184,7 @@ describe('aggregate-defects value rules', () => {
     const la = op.init(op.parseConfig({ defaultUtcOffset: '-07:00' }));
     expect(op.step(la, { ...ok, detectedAt: '2024-05-01T20:00:00' }, noEmit)).toBeUndefined();
     expect(op.step(la, { ...ok, detectedAt: '2024-05-01T20:00:00+02:00' }, noEmit)).toBeUndefined();
-    expect(Object.fromEntries(la.days)).toEqual({ '2024-05-02': 1, '2024-05-01': 1 });
+    expect((op.serialize(la) as { days: Record<string, number> }).days).toEqual({ '2024-05-02': 1, '2024-05-01': 1 });
   });
 
   test('OPERATION_CONFIG is checked by a schema: not an object, unknown keys and bad offsets are errors', () => {
