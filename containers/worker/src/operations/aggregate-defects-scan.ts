@@ -11,18 +11,13 @@
  * JSON.parse) for that line. So every record the scanner returns is the object JSON.parse would
  * return for the same bytes, and `step` applies the same value rules to it.
  *
- * Numbers: a mantissa below 10^15 and a power of ten up to 10^22 are both exact doubles, so one IEEE
- * division gives the correctly rounded value, which is what JSON.parse gives (V8 rounds correctly).
+ * Numbers are read by the engine's one plain-decimal reader (engine/plain-decimal.ts), which gives
+ * what JSON.parse gives.
  */
+import { scanPlainDecimal, scannedDecimal } from '../engine/plain-decimal';
+
 const Q = 0x22; // "
 const CLOSE = 0x7d; // }
-const MINUS = 0x2d;
-const DOT = 0x2e;
-const ZERO = 0x30;
-const NINE = 0x39;
-
-const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
-const MAX_DIGITS = 15;
 
 /** `"segmentId":"` etc. as bytes, each key with its quotes, the colon and (for strings) the opening quote. */
 const key = (text: string) => Buffer.from(text, 'latin1');
@@ -60,43 +55,10 @@ function stringEnd(buf: Buffer, e: number): number {
 
 /** Reads a number at `pos` into `num` and moves `pos` past it; false when it is not a plain short number. */
 function readNumber(buf: Buffer, e: number): boolean {
-  let i = pos;
-  let neg = false;
-  if (i < e && buf[i] === MINUS) {
-    neg = true;
-    i++;
-  }
-  if (i >= e) return false;
-  let b = buf[i];
-  if (b < ZERO || b > NINE) return false;
-  let m = 0;
-  let digits = 0;
-  if (b === ZERO) {
-    i++;
-    if (i < e && buf[i] >= ZERO && buf[i] <= NINE) return false; // leading zero: invalid JSON
-  } else {
-    while (i < e && (b = buf[i]) >= ZERO && b <= NINE) {
-      m = m * 10 + (b - ZERO);
-      digits++;
-      i++;
-    }
-  }
-  let frac = 0;
-  if (i < e && buf[i] === DOT) {
-    i++;
-    const fs = i;
-    while (i < e && (b = buf[i]) >= ZERO && b <= NINE) {
-      m = m * 10 + (b - ZERO);
-      i++;
-    }
-    frac = i - fs;
-    if (frac === 0) return false;
-    digits += frac;
-  }
-  if (digits > MAX_DIGITS) return false;
-  if (i < e && ((b = buf[i]) === 0x65 || b === 0x45)) return false; // exponent: general path
-  const v = frac === 0 ? m : m / POW10[frac];
-  num = neg ? -v : v;
+  if (!scanPlainDecimal(buf, pos, e)) return false;
+  const i = scannedDecimal.end;
+  if (i < e && (buf[i] === 0x65 || buf[i] === 0x45)) return false; // exponent: general path
+  num = scannedDecimal.value;
   pos = i;
   return true;
 }
