@@ -2,6 +2,7 @@ import { ChildProcess, spawn } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { LOCAL_INPUT_ROOT_ENV, localInputPath } from '../../containers/worker/src/engine/source';
 
 /**
  * The local runner's S3: s3rver (file-system store) in a child process of its own, so its request
@@ -130,7 +131,7 @@ export function linkObject(directory: string, bucket: string, key: string, file:
 }
 
 /** The worker's variable naming a folder whose `<bucket>/<key>` files it reads instead of those S3 objects. */
-export const LOCAL_INPUT_ROOT_VARIABLE = 'WORKER_LOCAL_INPUT_ROOT';
+export const LOCAL_INPUT_ROOT_VARIABLE = LOCAL_INPUT_ROOT_ENV;
 
 /**
  * Lays out a local file where a worker with `WORKER_LOCAL_INPUT_ROOT=<root>` reads s3://bucket/key
@@ -139,11 +140,8 @@ export const LOCAL_INPUT_ROOT_VARIABLE = 'WORKER_LOCAL_INPUT_ROOT';
  * file stays). The key must stay inside the root.
  */
 export function linkLocalInput(root: string, bucket: string, key: string, file: string): { path: string; remove: () => void } {
-  const base = path.resolve(root);
-  const target = path.resolve(base, bucket, key);
-  if (!target.startsWith(`${base}${path.sep}`) || bucket.includes('/') || bucket.startsWith('.')) {
-    throw new Error(`s3://${bucket}/${key} does not map to a file under ${base}`);
-  }
+  // The worker's own mapping, so the runner lays out exactly the file the worker will read.
+  const target = localInputPath(path.resolve(root), bucket, key);
   fs.mkdirSync(path.dirname(target), { recursive: true });
   fs.rmSync(target, { force: true });
   const source = path.resolve(file);

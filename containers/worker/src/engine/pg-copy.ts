@@ -1,4 +1,5 @@
 import { types } from 'pg';
+import { scanPlainDecimal, scannedDecimal } from './plain-decimal';
 
 /**
  * The byte-level row scanner of the PostgreSQL source: turns the text format of `COPY (...) TO STDOUT`
@@ -12,19 +13,16 @@ import { types } from 'pg';
  * numbers) goes through pg's own type parser on the decoded text, then Date values become ISO strings.
  * So a record is the same object whichever path produced it, and the operation's `step` decides.
  *
- * Numbers: a mantissa below 10^15 and a power of ten up to 10^15 are both exact doubles, so one IEEE
- * division gives the correctly rounded value, which is what parseFloat / Number give.
+ * Numbers are read in place by the engine's one plain-decimal reader (engine/plain-decimal.ts), which
+ * gives what parseFloat / Number give.
  */
 
 const TAB = 0x09;
 const NL = 0x0a;
 const BACKSLASH = 0x5c;
 const MINUS = 0x2d;
-const DOT = 0x2e;
 const ZERO = 0x30;
 const NINE = 0x39;
-const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
-const MAX_DIGITS = 15;
 
 const OID = { bool: 16, name: 19, int8: 20, int2: 21, int4: 23, text: 25, oid: 26, float4: 700, float8: 701, bpchar: 1042, varchar: 1043, timestamptz: 1184, numeric: 1700 };
 
@@ -130,35 +128,9 @@ function hexValue(b: number): number {
   return b <= NINE ? b - ZERO : (b | 0x20) - 0x61 + 10;
 }
 
-/** A plain decimal `-?d+(.d+)?` of at most 15 digits at buf[s, e), or NaN when it is anything else. */
+/** A plain decimal (engine/plain-decimal.ts) filling buf[s, e) exactly, or NaN when it is anything else. */
 function plainNumber(buf: Buffer, s: number, e: number): number {
-  let i = s;
-  const neg = buf[i] === MINUS;
-  if (neg) i++;
-  if (i >= e) return NaN;
-  let m = 0;
-  let digits = 0;
-  let b = 0;
-  while (i < e && (b = buf[i]) >= ZERO && b <= NINE) {
-    m = m * 10 + (b - ZERO);
-    digits++;
-    i++;
-  }
-  if (digits === 0) return NaN;
-  let frac = 0;
-  if (i < e && buf[i] === DOT) {
-    const fs = ++i;
-    while (i < e && (b = buf[i]) >= ZERO && b <= NINE) {
-      m = m * 10 + (b - ZERO);
-      i++;
-    }
-    frac = i - fs;
-    if (frac === 0) return NaN;
-    digits += frac;
-  }
-  if (i !== e || digits > MAX_DIGITS) return NaN;
-  const v = frac === 0 ? m : m / POW10[frac];
-  return neg ? -v : v;
+  return scanPlainDecimal(buf, s, e) && scannedDecimal.end === e ? scannedDecimal.value : NaN;
 }
 
 /** The value of the two decimal digits at buf[i], buf[i + 1], or -1 when either is not a digit. */

@@ -15,28 +15,35 @@ import { parseHeader } from './csv';
 export const LOCAL_INPUT_ROOT_ENV = 'WORKER_LOCAL_INPUT_ROOT';
 
 /**
+ * Where s3://bucket/key lies under a local input root: `<root>/<bucket>/<key>`, the key mapped segment
+ * by segment. The bucket must be one path segment and the key a plain relative path: absolute keys,
+ * `.`/`..` and empty segments or backslashes would name another file than the object, so they are
+ * refused with an error naming the object. The one mapping for the worker (reading) and the local
+ * runner (laying the files out).
+ */
+export function localInputPath(root: string, bucket: string, key: string): string {
+  if (!path.isAbsolute(root)) {
+    throw new Error(`${LOCAL_INPUT_ROOT_ENV} must be an absolute folder, got "${root}"`);
+  }
+  const base = path.resolve(root);
+  const plain = (name: string) => name.length > 0 && name.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..') && !name.includes('\\') && !name.includes('\0');
+  const file = plain(bucket) && !bucket.includes('/') && plain(key) ? path.resolve(base, bucket, ...key.split('/')) : '';
+  if (!file.startsWith(`${base}${path.sep}`)) {
+    throw new Error(
+      `input s3://${bucket}/${key} does not map to a file under ${base} (${LOCAL_INPUT_ROOT_ENV}): the bucket must be one path segment and the key a relative path without empty, "." or ".." segments or backslashes`,
+    );
+  }
+  return file;
+}
+
+/**
  * The local file standing in for s3://bucket/key under WORKER_LOCAL_INPUT_ROOT, or undefined (variable
- * unset, or no such file). The key is mapped segment by segment and must be a plain relative path:
- * absolute keys, `.`/`..` and empty segments would name another file than the object, so they are
- * refused with an error naming the key. Links inside the root are followed: the runner lays them out.
+ * unset, or no such file). Links inside the root are followed: the runner lays them out.
  */
 export function localInputFile(bucket: string, key: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const root = env[LOCAL_INPUT_ROOT_ENV];
   if (!root) return undefined;
-  if (!path.isAbsolute(root)) {
-    throw new Error(`${LOCAL_INPUT_ROOT_ENV} must be an absolute folder, got "${root}"`);
-  }
-  const plain = (name: string) => name.length > 0 && name.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..') && !name.includes('\\') && !name.includes('\0');
-  if (!plain(bucket) || bucket.includes('/') || !plain(key)) {
-    throw new Error(
-      `input s3://${bucket}/${key} cannot be read under ${LOCAL_INPUT_ROOT_ENV}: the bucket must be one path segment and the key a relative path without empty, "." or ".." segments or backslashes`,
-    );
-  }
-  const base = path.resolve(root);
-  const file = path.resolve(base, bucket, ...key.split('/'));
-  if (!file.startsWith(`${base}${path.sep}`)) {
-    throw new Error(`input s3://${bucket}/${key} maps outside ${LOCAL_INPUT_ROOT_ENV} (${base})`);
-  }
+  const file = localInputPath(root, bucket, key);
   if (!existsSync(file)) return undefined;
   return statSync(file).isFile() ? file : undefined;
 }
