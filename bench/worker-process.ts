@@ -23,21 +23,30 @@ const ENV_AWS = { AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench', AW
 export const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' / ');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** The Dockerfile's build stage, on this machine (target node20: the Node that runs here). */
+/**
+ * The Dockerfile's build stage, on this machine (target node20: the Node that runs here): the entry's
+ * bundle, and for the worker's own entry also the scan threads' bundle next to it (scan-thread.js).
+ */
 export function bundleWorker(outDir: string, entry = path.join(ROOT, 'containers/worker/src/main.ts'), name = 'worker.js'): string {
   mkdirSync(outDir, { recursive: true });
+  const build = (from: string, file: string) => {
+    const r = spawnSync(
+      path.join(ROOT, 'node_modules/.bin/esbuild'),
+      [
+        from,
+        '--bundle', '--platform=node', '--target=node20', '--format=cjs',
+        '--external:sharp', '--external:tesseract.js',
+        '--minify-syntax', '--sourcemap', '--legal-comments=none', `--outfile=${file}`, '--log-level=warning',
+      ],
+      { encoding: 'utf8' },
+    );
+    if (r.status !== 0) throw new Error(`esbuild failed: ${r.stderr}`);
+  };
   const out = path.join(outDir, name);
-  const r = spawnSync(
-    path.join(ROOT, 'node_modules/.bin/esbuild'),
-    [
-      entry,
-      '--bundle', '--platform=node', '--target=node20', '--format=cjs',
-      '--external:sharp', '--external:tesseract.js',
-      '--minify-syntax', '--sourcemap', '--legal-comments=none', `--outfile=${out}`, '--log-level=warning',
-    ],
-    { encoding: 'utf8' },
-  );
-  if (r.status !== 0) throw new Error(`esbuild failed: ${r.stderr}`);
+  build(entry, out);
+  if (entry === path.join(ROOT, 'containers/worker/src/main.ts')) {
+    build(path.join(ROOT, 'containers/worker/src/engine/scan-thread.ts'), path.join(outDir, 'scan-thread.js'));
+  }
   return out;
 }
 

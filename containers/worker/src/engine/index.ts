@@ -17,13 +17,13 @@ import { parseExact, stringifyExact } from './exact-json';
 import { InputFormatName, resolveFormat, RecordFormat } from './format';
 import { geojsonSource } from './geojson';
 import { scanJsonArray } from './json-array';
-import { bindScanStep, DEFAULT_MAX_RECORD_BYTES, scanRecords, ScanOptions, ScanSink } from './scan';
-import { headObject, openRange, readCsvHeader } from './source';
+import { bindScanLines, DEFAULT_MAX_RECORD_BYTES, FastLines, scanRecords, ScanOptions, ScanSink } from './scan';
+import { headObject, localInputFile, openRange, readCsvHeader } from './source';
 import { scanThreaded, subRanges, DEFAULT_MIN_BYTES_PER_THREAD, ThreadOptions } from './threads';
 
 export { resolveFormat, INPUT_FORMATS } from './format';
 export type { InputFormatName, RecordFormat } from './format';
-export { bindScanStep, scanRecords, DEFAULT_MAX_RECORD_BYTES, RAW_PREFIX_BYTES } from './scan';
+export { bindScanLines, scanRecords, DEFAULT_MAX_RECORD_BYTES, RAW_PREFIX_BYTES } from './scan';
 export type { ScanOptions, ScanSink, ScanResult } from './scan';
 export { cpuLimit, isScanThread, runScanThread, subRanges, threadCountFromEnv } from './threads';
 export type { ThreadOptions } from './threads';
@@ -106,8 +106,8 @@ interface StreamRun<S extends RecordCounts> {
   state: S;
   sink: ScanSink;
   ctx: StepContext;
-  /** The operation's byte-level path on this state (counts what it accepts), when it has one. */
-  fastStep?: (buf: Buffer, start: number, end: number) => boolean;
+  /** The operation's byte-level path on this state (adds and counts the lines it takes), when it has one. */
+  fastLines?: FastLines;
 }
 
 
@@ -138,7 +138,7 @@ export function bindOperation<S extends RecordCounts>(
       writeReject(rejectLine(offset, reason, raw));
     },
   };
-  return { state, sink, ctx, fastStep: bindScanStep(op, state) };
+  return { state, sink, ctx, fastLines: bindScanLines(op, state) };
 }
 
 /**
@@ -185,9 +185,9 @@ function valueOptions(
   op: AnyRecordOperation,
   run: StreamRun<RecordCounts>,
   fieldScanner = process.env.FIELD_SCANNER !== 'off',
-): Pick<ScanOptions, 'values' | 'parseJson' | 'fastStep'> {
+): Pick<ScanOptions, 'values' | 'parseJson' | 'fastLines'> {
   if (op.values === 'exact') return { values: 'exact', parseJson: parseExact };
-  return { values: 'native', fastStep: fieldScanner ? run.fastStep : undefined };
+  return { values: 'native', fastLines: fieldScanner ? run.fastLines : undefined };
 }
 
 /** zlib's errors carry codes such as Z_DATA_ERROR and Z_BUF_ERROR. */
@@ -416,6 +416,7 @@ async function runRecords(
           fromIsRecordStart: !skipPartialFirst,
           end: scanEnd,
           open: (from) => openRange(s3In, bucket, key, from),
+          localFile: localInputFile(bucket, key),
           writeReject: (line) => rejects.write(line),
           drainRejects: () => rejects.flushIfFull(),
           signal,

@@ -47,22 +47,20 @@ export interface ScanOptions {
   /** The JSON parser for values 'exact'. */
   parseJson?: (text: string) => unknown;
   /**
-   * JSON lines only: the operation's byte-level path (RecordOperation.scanStep) bound to its state. True:
-   * the line buf[start, end) was accepted and counted; false sends it down the general path (decode,
-   * UTF-8 check, JSON.parse, sink.record).
+   * JSON lines only: the operation's byte-level path (RecordOperation.scanLines) bound to its state. It
+   * takes (adds and counts) the lines it can from a position on; the first it does not take goes down
+   * the general path (decode, UTF-8 check, JSON.parse, sink.record).
    */
-  fastStep?: (buf: Buffer, start: number, end: number) => boolean;
+  fastLines?: FastLines;
 }
 
-/** RecordOperation.scanStep bound to a state: true when it accepted the line, which it then counts. */
-export function bindScanStep(op: AnyRecordOperation, state: RecordCounts): ((buf: Buffer, start: number, end: number) => boolean) | undefined {
-  const scanStep = op.scanStep;
-  if (scanStep === undefined || op.values === 'exact') return undefined;
-  return (buf, start, end) => {
-    if (!scanStep(state, buf, start, end)) return false;
-    state.records++;
-    return true;
-  };
+/** The operation's byte-level path over JSON lines (RecordOperation.scanLines) bound to its state. */
+export type FastLines = (buf: Buffer, start: number, stop: number, maxRecordBytes: number) => number;
+
+export function bindScanLines(op: AnyRecordOperation, state: RecordCounts): FastLines | undefined {
+  const scanLines = op.scanLines;
+  if (scanLines === undefined || op.values === 'exact') return undefined;
+  return (buf, start, stop, maxRecordBytes) => scanLines(state, buf, start, stop, maxRecordBytes);
 }
 
 export interface ScanResult {
@@ -123,7 +121,7 @@ export async function scanRecords(
   const isCsv = options.format === 'csv';
   const exact = options.values === 'exact';
   const parseJson = exact ? options.parseJson : undefined;
-  const fastStep = isCsv ? undefined : options.fastStep;
+  const fastLines = isCsv ? undefined : options.fastLines;
   if (exact && !parseJson) throw new Error("scan option values 'exact' needs parseJson");
   let header: readonly string[] | undefined = options.csvHeader;
   let wantHeader = isCsv && header === undefined;
@@ -201,7 +199,6 @@ export async function scanRecords(
       rejectLine(buf, s, e, recordOffset, `record longer than ${maxRecordBytes} bytes`);
       return;
     }
-    if (fastStep !== undefined && fastStep(buf, s, e)) return;
     const text = buf.toString('utf8', s, e);
     // Invalid bytes decode to U+FFFD; only then is the line checked (a real U+FFFD is valid UTF-8).
     if (text.indexOf('\ufffd') !== -1 && !isUtf8(buf.subarray(s, e))) {
@@ -256,13 +253,17 @@ export async function scanRecords(
     carry = [Buffer.concat([...carry, more], Math.min(RAW_PREFIX_BYTES, have + more.length))];
   };
 
+  /** `tailEnd`: index of the line's newline in `tail`, or tail.length when the stream ended without one. */
   const finishCarry = (tail: Buffer, tailEnd: number) => {
     if (oversized) {
       sink.reject(carryStart, `record longer than ${maxRecordBytes} bytes`, Buffer.concat(carry).subarray(0, RAW_PREFIX_BYTES));
     } else {
-      carry.push(tail.subarray(0, tailEnd));
-      const line = carry.length === 1 ? carry[0] : Buffer.concat(carry, carryLen + tailEnd);
-      handleLine(line, 0, line.length, carryStart);
+      // with its newline, when it has one, so the byte-level path can take it
+      const lineEnd = tailEnd < tail.length ? tailEnd + 1 : tailEnd;
+      carry.push(tail.subarray(0, lineEnd));
+      const line = carry.length === 1 ? carry[0] : Buffer.concat(carry, carryLen + lineEnd);
+      const taken = fastLines !== undefined && lineEnd > tailEnd && fastLines(line, 0, 1, maxRecordBytes) === line.length;
+      if (!taken) handleLine(line, 0, line.length - (lineEnd - tailEnd), carryStart);
     }
     carry = [];
     carryLen = 0;
@@ -308,10 +309,19 @@ export async function scanRecords(
       finishCarry(buf, nl);
       pos = nl + 1;
     }
+    // Lines before `stop` (buffer positions) start before the chunk's end: they are this chunk's.
+    const stop = end - base;
     for (;;) {
-      if (base + pos >= end) {
+      if (pos >= stop) {
         finished = true;
         break;
+      }
+      if (fastLines !== undefined) {
+        const taken = fastLines(buf, pos, stop, maxRecordBytes);
+        if (taken !== pos) {
+          pos = taken;
+          continue;
+        }
       }
       const nl = buf.indexOf(10, pos);
       if (nl === -1) {

@@ -4,26 +4,30 @@
  * exact wherever it falls, so the threads' partial states merged with the operation's `merge` equal a
  * one-thread run, bit for bit (merges are exact by contract).
  *
- * This thread does the I/O: one open-ended ranged GET per sub-range through the chunk's own S3 client
- * (so any endpoint and credentials work), its bytes copied into a ring of RING_SLOTS 1 MiB slots shared
- * with the sub-range's thread (no allocation, nothing for either heap to collect), at most a ring ahead. Threads send their
- * rejects back with each batch's acknowledgement; they are written in sub-range order, so the rejects
- * file is the one-thread file: the first unfinished sub-range writes through, later ones wait in memory
- * (a sub-range whose waiting rejects pass REJECT_BUFFER_BYTES is not fed until it is the first).
+ * Input: when the object is a local file (WORKER_LOCAL_INPUT_ROOT), each thread reads its own sub-range
+ * from it into a buffer of its own, and this thread only starts, merges and writes. From S3 this thread
+ * does the I/O: one open-ended ranged GET per sub-range through the chunk's own S3 client (so any
+ * endpoint and credentials work), its bytes copied into a ring of RING_SLOTS 1 MiB slots shared with the
+ * sub-range's thread (no allocation, nothing for either heap to collect), at most a ring ahead.
+ *
+ * Rejects: threads send them back (with each ring batch's acknowledgement, or after each buffer they
+ * read themselves), and they are written in sub-range order, so the rejects file is the one-thread file:
+ * the first unfinished sub-range writes through, later ones wait in memory (a sub-range whose waiting
+ * rejects pass REJECT_BUFFER_BYTES is held until it is the first: not fed, or told to pause).
  *
  * Interruption: a shared flag stops every thread at its next record boundary. The checkpoint keeps the
  * longest finished prefix: the sub-ranges finished before the first stopped one, plus that one up to
  * where it stopped. Work of later sub-ranges is dropped (read again by the next attempt), so the
  * checkpoint stays one offset and the rejects written stay in order.
  */
-import { existsSync } from 'fs';
+import { closeSync, existsSync, openSync, readSync } from 'fs';
 import { availableParallelism } from 'os';
 import * as path from 'path';
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
-import { getOperation } from '../operations/registry';
-import type { AnyRecordOperation, RecordCounts } from '../operations/types';
-import { bindScanStep, scanRecords } from './scan';
+import type { AnyRecordOperation, Operation, RecordCounts } from '../operations/types';
+import { bindScanLines, scanRecords } from './scan';
 import { SCAN_THREAD_MARK } from './thread-mark';
+import { LIGHT_THREAD_OPERATIONS } from './thread-operations';
 
 /** How processChunk may use threads (the worker entrypoint sets it; the chunk Lambda does not). */
 export interface ThreadOptions {
@@ -94,6 +98,8 @@ export interface ThreadedScanInput {
   fromIsRecordStart: boolean;
   end: number;
   open: (readFrom: number) => Promise<AsyncIterable<Buffer>>;
+  /** The input's local file (WORKER_LOCAL_INPUT_ROOT): each thread then reads its own sub-range from it. */
+  localFile?: string;
   writeReject: (line: string) => void;
   /** Backpressure of the rejects writer. */
   drainRejects: () => Promise<void> | undefined;
@@ -115,33 +121,119 @@ interface DoneMessage {
   bytesRead: number;
   rejects: string[];
 }
-type FromThread = { t: 'ack'; rejects: string[] } | DoneMessage | { t: 'error'; message: string; stack?: string };
+/** 'ack': a ring batch is consumed; 'rejects': rejects of a buffer a file-reading thread read itself. */
+type FromThread = { t: 'ack'; rejects: string[] } | { t: 'rejects'; rejects: string[] } | DoneMessage | { t: 'error'; message: string; stack?: string };
 
+/** What a scan thread is started with: enough to load its operation and make its state. */
 interface ThreadData {
   mark: typeof SCAN_THREAD_MARK;
   operation: string;
   config: unknown;
   fieldScanner: boolean;
+}
+
+/** The first message a scan thread gets: its sub-range and where its bytes come from. */
+interface ThreadStart {
+  t: 'start';
   maxRecordBytes: number;
   sourceOffset: number;
   skipPartialFirst: boolean;
   end: number;
-  stop: SharedArrayBuffer;
-  ring: SharedArrayBuffer;
+  /** Int32 flags: [0] stop (all threads), [1 + index] this thread must pause (its waiting rejects are too many). */
+  flags: SharedArrayBuffer;
+  index: number;
+  /** Where the bytes come from: the thread reads this file itself, or the starting thread feeds this ring. */
+  file?: string;
+  ring?: SharedArrayBuffer;
   batchBytes: number;
 }
 
+type ThreadEvent = { kind: 'message'; message: FromThread } | { kind: 'error'; error: Error } | { kind: 'exit'; code: number };
+
 /**
- * How to start a scan thread: this module's sibling thread-main (.js after tsc; .ts through tsx's
- * require hook in a checkout), else the running bundle itself (the container's worker.js: its entry,
- * main.ts, runs thread-main when started as a scan thread).
+ * A scan thread, possibly started before its chunk is known (prestartScanThreads): its events are kept
+ * until the chunk's scan listens, so nothing it says early (a failed start) is lost.
  */
-function threadScript(): { file: string; eval: boolean } {
-  const js = path.join(__dirname, 'thread-main.js');
-  if (existsSync(js)) return { file: js, eval: false };
-  const ts = path.join(__dirname, 'thread-main.ts');
-  if (__filename.endsWith('.ts') && existsSync(ts)) {
-    return { file: `require('tsx/cjs'); require(${JSON.stringify(ts)});`, eval: true };
+class ScanThread {
+  readonly worker: Worker;
+  readonly key: string;
+  private early: ThreadEvent[] = [];
+  private listener?: (event: ThreadEvent) => void;
+
+  constructor(operation: string, rawConfig: unknown, fieldScanner: boolean) {
+    const script = threadScript(operation);
+    const data: ThreadData = { mark: SCAN_THREAD_MARK, operation, config: rawConfig, fieldScanner };
+    this.key = threadKey(operation, rawConfig, fieldScanner);
+    this.worker = new Worker(script.file, { eval: script.eval, workerData: data, stdout: false, stderr: false });
+    this.worker.on('message', (message: FromThread) => this.emit({ kind: 'message', message }));
+    this.worker.on('error', (error) => this.emit({ kind: 'error', error }));
+    this.worker.on('exit', (code) => this.emit({ kind: 'exit', code }));
+  }
+
+  listen(listener: (event: ThreadEvent) => void): void {
+    this.listener = listener;
+    for (const event of this.early.splice(0)) listener(event);
+  }
+
+  private emit(event: ThreadEvent): void {
+    if (this.listener) this.listener(event);
+    else this.early.push(event);
+  }
+
+  stop(): void {
+    this.worker.unref();
+    this.worker.terminate().catch(() => undefined);
+  }
+}
+
+const threadKey = (operation: string, rawConfig: unknown, fieldScanner: boolean) => JSON.stringify([operation, rawConfig ?? null, fieldScanner]);
+
+/** Threads started ahead of their chunk, not yet taken. */
+let prestarted: ScanThread[] = [];
+
+/**
+ * Starts `count` scan threads for `operation` before the chunk is known, so that they load and make
+ * their state while the calling thread is still starting (the worker process does this first thing in
+ * batch mode, see main.ts). The chunk's scan takes them when its operation, config and field-scanner
+ * setting are the same, and starts others otherwise. Only for LIGHT_THREAD_OPERATIONS; idle threads never
+ * hold the process open, and releasePrestartedThreads ends the ones not taken.
+ */
+export function prestartScanThreads(operation: string, rawConfig: unknown, count: number, fieldScanner = process.env.FIELD_SCANNER !== 'off'): number {
+  if (count < 2 || !LIGHT_THREAD_OPERATIONS.has(operation)) return 0;
+  for (let i = 0; i < count; i++) {
+    const thread = new ScanThread(operation, rawConfig, fieldScanner);
+    thread.worker.unref();
+    prestarted.push(thread);
+  }
+  return count;
+}
+
+/** Ends the prestarted threads no chunk took (a chunk too small for threads, another format, a failure). */
+export function releasePrestartedThreads(): void {
+  for (const t of prestarted.splice(0)) t.stop();
+}
+
+/** Threads prestarted and not taken yet (for tests). */
+export function prestartedThreadCount(): number {
+  return prestarted.length;
+}
+
+/**
+ * How to start a scan thread. For an operation of LIGHT_THREAD_OPERATIONS: engine/scan-thread, which
+ * loads that operation only (a sibling .js after tsc, or the image's own small bundle of it next to
+ * worker.js; .ts through tsx's require hook in a checkout). Otherwise, or when there is no such file:
+ * engine/thread-main, which has the registry (sibling .js or .ts alike), else the running bundle itself
+ * (a worker.js bundled alone: its entry, main.ts, runs thread-main when started as a scan thread).
+ */
+function threadScript(operation: string): { file: string; eval: boolean } {
+  const entries = LIGHT_THREAD_OPERATIONS.has(operation) ? ['scan-thread', 'thread-main'] : ['thread-main'];
+  for (const entry of entries) {
+    const js = path.join(__dirname, `${entry}.js`);
+    if (existsSync(js)) return { file: js, eval: false };
+    const ts = path.join(__dirname, `${entry}.ts`);
+    if (__filename.endsWith('.ts') && existsSync(ts)) {
+      return { file: `require('tsx/cjs'); require(${JSON.stringify(ts)});`, eval: true };
+    }
   }
   return { file: __filename, eval: false };
 }
@@ -150,14 +242,26 @@ export async function scanThreaded<S extends RecordCounts>(input: ThreadedScanIn
   const cuts = subRanges(input.from, input.end, options.count, options.minBytesPerThread ?? DEFAULT_MIN_BYTES_PER_THREAD);
   const n = cuts.length - 1;
   const batchBytes = options.batchBytes ?? DEFAULT_BATCH_BYTES;
-  const stop = new SharedArrayBuffer(4);
-  const stopFlag = new Int32Array(stop);
-  const onAbort = () => Atomics.store(stopFlag, 0, 1);
+  const flagsBuffer = new SharedArrayBuffer(4 * (n + 1));
+  const flags = new Int32Array(flagsBuffer);
+  const setPause = (i: number, on: boolean) => {
+    Atomics.store(flags, 1 + i, on ? 1 : 0);
+    if (!on) Atomics.notify(flags, 1 + i);
+  };
+  const onAbort = () => {
+    Atomics.store(flags, 0, 1);
+    for (let i = 0; i < n; i++) setPause(i, false);
+  };
   if (input.signal?.aborted) onAbort();
   input.signal?.addEventListener('abort', onAbort);
-  const script = threadScript();
+  const key = threadKey(input.op.name, input.rawConfig, input.fieldScanner);
+  // prestarted threads for this very operation and config are taken; any others are of no use now
+  const ready = prestarted.filter((t) => t.key === key).slice(0, n);
+  prestarted = prestarted.filter((t) => !ready.includes(t));
+  releasePrestartedThreads();
 
   const done: (DoneMessage | undefined)[] = new Array(n).fill(undefined);
+  const restored: S[] = [];
   const inFlight = new Array<number>(n).fill(0);
   const waiting: string[][] = Array.from({ length: n }, () => []);
   const waitingBytes = new Array<number>(n).fill(0);
@@ -171,6 +275,11 @@ export async function scanThreaded<S extends RecordCounts>(input: ThreadedScanIn
   };
   const wakeAll = () => {
     for (let i = 0; i < n; i++) wake(i);
+  };
+  const fail = (err: Error) => {
+    failure ??= err;
+    onAbort();
+    wakeAll();
   };
   const until = (i: number) => new Promise<void>((resolve) => wakers[i].push(resolve));
   const write = (lines: string[]) => {
@@ -186,6 +295,8 @@ export async function scanThreaded<S extends RecordCounts>(input: ThreadedScanIn
         waiting[i].push(l);
         waitingBytes[i] += l.length;
       }
+      // a thread reading its own file is told to wait; a ring-fed one is simply not fed (feed below)
+      if (input.localFile !== undefined && waitingBytes[i] > REJECT_BUFFER_BYTES) setPause(i, true);
     }
   };
   const advanceHead = () => {
@@ -196,72 +307,74 @@ export async function scanThreaded<S extends RecordCounts>(input: ThreadedScanIn
         write(waiting[head]);
         waiting[head] = [];
         waitingBytes[head] = 0;
+        setPause(head, false);
       }
       wakeAll();
     }
   };
 
-  const workers: Worker[] = [];
+  const threads: ScanThread[] = [];
   const finished: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
     const first = i === 0;
     const readFrom = first ? (input.fromIsRecordStart ? input.from : input.from - 1) : cuts[i] - 1;
-    const data: ThreadData = {
-      mark: SCAN_THREAD_MARK,
-      operation: input.op.name,
-      config: input.rawConfig,
-      fieldScanner: input.fieldScanner,
+    // From S3 the batches travel through a ring of RING_SLOTS shared slots per thread: no allocation, no
+    // copy into the thread, no garbage for either heap to collect.
+    const ring = input.localFile === undefined ? new SharedArrayBuffer(RING_SLOTS * batchBytes) : undefined;
+    const thread = ready[i] ?? new ScanThread(input.op.name, input.rawConfig, input.fieldScanner);
+    thread.worker.ref();
+    threads.push(thread);
+    const start: ThreadStart = {
+      t: 'start',
       maxRecordBytes: input.maxRecordBytes,
       sourceOffset: readFrom,
       skipPartialFirst: !(first && input.fromIsRecordStart),
       end: cuts[i + 1],
-      stop,
-      ring: undefined as unknown as SharedArrayBuffer,
+      flags: flagsBuffer,
+      index: i,
+      file: input.localFile,
+      ring,
       batchBytes,
     };
-    // The batches travel through a ring of RING_SLOTS shared slots per thread: no allocation, no copy
-    // into the thread, no garbage for either heap to collect.
-    const ring = new SharedArrayBuffer(RING_SLOTS * batchBytes);
-    data.ring = ring;
-    const worker = new Worker(script.file, { eval: script.eval, workerData: data, stdout: false, stderr: false });
-    workers.push(worker);
+    thread.worker.postMessage(start);
     finished.push(
       new Promise<void>((resolve) => {
-        worker.on('message', (m: FromThread) => {
-          if (m.t === 'ack') {
-            inFlight[i]--;
+        thread.listen((event) => {
+          if (event.kind === 'error') {
+            fail(event.error);
+            resolve();
+            return;
+          }
+          if (event.kind === 'exit') {
+            if (!done[i]) fail(new Error(`scan thread ${i} exited (code ${event.code}) before finishing its sub-range`));
+            resolve();
+            return;
+          }
+          const m = event.message;
+          if (m.t === 'ack' || m.t === 'rejects') {
+            if (m.t === 'ack') inFlight[i]--;
             take(i, m.rejects);
             wake(i);
           } else if (m.t === 'done') {
             take(i, m.rejects);
+            // Rebuilt as it arrives, while later sub-ranges are still being scanned.
+            try {
+              restored[i] = (input.op.restore ?? input.op.deserialize)(m.state) as S;
+            } catch (err) {
+              fail(err as Error);
+            }
             done[i] = m;
             advanceHead();
             wake(i);
             resolve();
           } else {
-            failure ??= Object.assign(new Error(m.message), { stack: m.stack });
-            onAbort();
-            wakeAll();
+            fail(Object.assign(new Error(m.message), { stack: m.stack }));
             resolve();
           }
         });
-        worker.on('error', (err) => {
-          failure ??= err;
-          onAbort();
-          wakeAll();
-          resolve();
-        });
-        worker.on('exit', (code) => {
-          if (!done[i]) {
-            failure ??= new Error(`scan thread ${i} exited (code ${code}) before finishing its sub-range`);
-            onAbort();
-            wakeAll();
-          }
-          resolve();
-        });
       }),
     );
-    finished.push(feed(i, readFrom, worker, Buffer.from(ring)));
+    if (ring !== undefined) finished.push(feed(i, readFrom, thread.worker, Buffer.from(ring)));
   }
 
   async function feed(i: number, readFrom: number, worker: Worker, ring: Buffer): Promise<void> {
@@ -270,9 +383,7 @@ export async function scanThreaded<S extends RecordCounts>(input: ThreadedScanIn
     try {
       source = await input.open(readFrom);
     } catch (err) {
-      failure ??= err as Error;
-      onAbort();
-      wakeAll();
+      fail(err as Error);
       return;
     }
     let slot = 0;
@@ -306,9 +417,7 @@ export async function scanThreaded<S extends RecordCounts>(input: ThreadedScanIn
         worker.postMessage({ t: 'end' });
       }
     } catch (err) {
-      failure ??= err as Error;
-      onAbort();
-      wakeAll();
+      fail(err as Error);
     }
   }
 
@@ -317,7 +426,9 @@ export async function scanThreaded<S extends RecordCounts>(input: ThreadedScanIn
     await writes;
   } finally {
     input.signal?.removeEventListener('abort', onAbort);
-    await Promise.all(workers.map((w) => w.terminate()));
+    // Stopped, not waited for: tearing an isolate down takes tens of milliseconds that the merge and the
+    // output need not wait for, and an unref'd thread never holds the process open.
+    for (const t of threads) t.stop();
   }
   if (failure) throw failure;
 
@@ -326,7 +437,7 @@ export async function scanThreaded<S extends RecordCounts>(input: ThreadedScanIn
   let stoppedAt: number | undefined;
   for (let i = 0; i < n; i++) {
     const d = done[i]!;
-    states.push(input.op.deserialize(d.state) as S);
+    states.push(restored[i]);
     bytesRead += d.bytesRead;
     if (d.stoppedAt !== undefined) {
       stoppedAt = d.stoppedAt;
@@ -336,13 +447,27 @@ export async function scanThreaded<S extends RecordCounts>(input: ThreadedScanIn
   return { states, stoppedAt, bytesRead, threads: n };
 }
 
-/** The loop a scan thread runs: the batches it is sent, scanned with the operation's step. */
-export async function runScanThread(): Promise<void> {
+/** The loop a scan thread runs: its sub-range, read from its file or from the batches it is sent, scanned with the operation's step. */
+export async function runScanThread(operation: (name: string) => Operation): Promise<void> {
   if (isMainThread || !parentPort) throw new Error('runScanThread runs in a worker thread started by scanThreaded');
   const port = parentPort;
   const d = workerData as ThreadData;
+  // The first message is the start; from S3, the ring's batches follow.
+  let start: ThreadStart | undefined;
+  let started: (() => void) | undefined;
+  const queue: (Buffer | null)[] = [];
+  let wakeUp: (() => void) | undefined;
+  port.on('message', (m: ThreadStart | { t: 'data'; slot: number; len: number } | { t: 'end' }) => {
+    if (m.t === 'start') {
+      start = m;
+      started?.();
+      return;
+    }
+    queue.push(m.t === 'data' ? Buffer.from(start!.ring!, m.slot * start!.batchBytes, m.len) : null);
+    wakeUp?.();
+  });
   try {
-    const op = getOperation(d.operation);
+    const op = operation(d.operation);
     if (op.kind !== 'records') throw new Error(`operation ${d.operation} does not process records`);
     const state = op.init(op.parseConfig(d.config)) as RecordCounts;
     let rejects: string[] = [];
@@ -357,43 +482,71 @@ export async function runScanThread(): Promise<void> {
         rejects.push(JSON.stringify({ offset, reason, raw: raw.toString('utf8') }) + '\n');
       },
     };
-    const stop = new Int32Array(d.stop);
-    const queue: (Buffer | null)[] = [];
-    let wakeUp: (() => void) | undefined;
-    const ring = d.ring;
-    port.on('message', (m: { t: 'data'; slot: number; len: number } | { t: 'end' }) => {
-      queue.push(m.t === 'data' ? Buffer.from(ring, m.slot * d.batchBytes, m.len) : null);
-      wakeUp?.();
-    });
-    // A batch is acknowledged (with the rejects found so far) when the scan asks for the next one: only
-    // then is it fully consumed, whether or not it held a record boundary.
-    let pulled = false;
-    const source: AsyncIterable<Buffer> = {
-      async *[Symbol.asyncIterator]() {
-        for (;;) {
-          if (pulled) {
-            port.postMessage({ t: 'ack', rejects });
-            rejects = [];
+    const fastLines = d.fieldScanner ? bindScanLines(op, state) : undefined;
+    // Ready; a prestarted thread waits here until its chunk is known.
+    if (start === undefined) await new Promise<void>((r) => (started = r));
+    const s = start!;
+    const flags = new Int32Array(s.flags);
+    const stopped = () => Atomics.load(flags, 0) === 1;
+    let source: AsyncIterable<Buffer>;
+    if (s.file !== undefined) {
+      const file = s.file;
+      const buffer = Buffer.allocUnsafe(s.batchBytes);
+      source = {
+        async *[Symbol.asyncIterator]() {
+          const fd = openSync(file, 'r');
+          try {
+            let at = s.sourceOffset;
+            for (;;) {
+              // Before the next buffer: hand over this one's rejects, and wait while told to pause.
+              if (rejects.length > 0) {
+                port.postMessage({ t: 'rejects', rejects });
+                rejects = [];
+              }
+              while (Atomics.load(flags, 1 + s.index) === 1 && !stopped()) Atomics.wait(flags, 1 + s.index, 1, 1000);
+              // Synchronous reads: this thread has nothing else to do meanwhile, and the scan copies
+              // what it keeps of a buffer (a partial record) before asking for the next one.
+              const got = readSync(fd, buffer, 0, buffer.length, at);
+              if (got === 0) return;
+              at += got;
+              yield got === buffer.length ? buffer : buffer.subarray(0, got);
+            }
+          } finally {
+            closeSync(fd);
           }
-          pulled = true;
-          while (queue.length === 0) await new Promise<void>((r) => (wakeUp = r));
-          const b = queue.shift()!;
-          if (b === null) return;
-          yield b;
-        }
-      },
-    };
+        },
+      };
+    } else {
+      // A batch is acknowledged (with the rejects found so far) when the scan asks for the next one: only
+      // then is it fully consumed, whether or not it held a record boundary.
+      let pulled = false;
+      source = {
+        async *[Symbol.asyncIterator]() {
+          for (;;) {
+            if (pulled) {
+              port.postMessage({ t: 'ack', rejects });
+              rejects = [];
+            }
+            pulled = true;
+            while (queue.length === 0) await new Promise<void>((r) => (wakeUp = r));
+            const b = queue.shift()!;
+            if (b === null) return;
+            yield b;
+          }
+        },
+      };
+    }
     const scan = await scanRecords(
       source,
       {
         format: 'jsonl',
-        sourceOffset: d.sourceOffset,
-        skipPartialFirst: d.skipPartialFirst,
-        end: d.end,
-        maxRecordBytes: d.maxRecordBytes,
+        sourceOffset: s.sourceOffset,
+        skipPartialFirst: s.skipPartialFirst,
+        end: s.end,
+        maxRecordBytes: s.maxRecordBytes,
         values: 'native',
-        fastStep: d.fieldScanner ? bindScanStep(op, state) : undefined,
-        shouldStop: () => Atomics.load(stop, 0) === 1,
+        fastLines,
+        shouldStop: stopped,
       },
       sink,
     );

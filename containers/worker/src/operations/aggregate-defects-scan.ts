@@ -1,21 +1,22 @@
 /**
- * The byte-level path of aggregate-defects: reads a record of the one shape the generators and exporters
- * write and adds it to the state straight from the line's bytes, with no string, record object or Map
+ * The byte-level path of aggregate-defects: reads records of the one shape the generators and exporters
+ * write and adds them to the state straight from the lines' bytes, with no string, record object or Map
  * update per record:
  *
  *   {"segmentId":"...","severity":"...","lat":N,"lon":N,"detectedAt":"YYYY-MM-DDTHH:MM[:SS[.f]]Z"[,"depthMm":N|null]}
  *
  * exactly those keys in that order, no whitespace, strings of printable ASCII without escapes, numbers
- * `-?(0|[1-9]d*)(.d+)?` with at most 15 digits, a UTC timestamp ending in `Z` of a day already counted.
- * It accepts a line only when `step` would accept the record JSON.parse gives for it and then makes
- * exactly `step`'s changes; anything else (escapes, non-ASCII or invalid UTF-8, another key or order, a
- * duplicate or `__proto__` key, whitespace, exponents, long numbers, trailing bytes, a value `step` would
- * reject, an offset timestamp, the first record of a day) returns false with the state untouched, and the
- * engine takes the general path (decode, UTF-8 check, JSON.parse, `step`) for that line. So results and
- * rejects are those of the general path, byte for byte.
+ * `-?(0|[1-9]d*)(.d+)?` with at most 15 digits, a UTC timestamp ending in `Z` of a day already counted,
+ * then the line end. It takes a line only when `step` would accept the record JSON.parse gives for it,
+ * and then makes exactly `step`'s changes; anything else (escapes, non-ASCII or invalid UTF-8, another
+ * key or order, a duplicate or `__proto__` key, whitespace, exponents, long numbers, trailing bytes, a
+ * value `step` would reject, an offset timestamp, the first record of a day, a line longer than
+ * maxRecordBytes) is left untouched to the engine's general path (decode, UTF-8 check, JSON.parse,
+ * `step`). So results and rejects are those of the general path, byte for byte.
  *
  * Per record it hashes the segment id's bytes into an index of the segments Map's own SegmentStats, and
  * finds the day and heatmap tallies by numbers computed from the bytes (see AggregateDefectsState.scanIndex).
+ * It runs over many lines per call (RecordOperation.scanLines), finding each line's end itself.
  *
  * Numbers: a mantissa below 10^15 and a power of ten up to 10^15 are both exact doubles, so one IEEE
  * division gives the correctly rounded value, which is what JSON.parse gives (V8 rounds correctly); the
@@ -43,6 +44,8 @@ const ZERO = 0x30;
 const NINE = 0x39;
 const UPPER_T = 0x54;
 const UPPER_Z = 0x5a;
+const NEWLINE = 0x0a;
+const CR = 0x0d;
 
 const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 const MAX_DIGITS = 15;
@@ -220,34 +223,33 @@ function indexOf(state: AggregateDefectsState): ScanIndex {
 // boxed (a heap allocation) on every store. The scanner is synchronous and never re-entered.
 const NUM = new Float64Array(1);
 
-/** Reads a number at `i` into NUM[0] and returns the position after it; -1 when it is not a plain short number. */
+/**
+ * Reads a number at `i` into NUM[0] and returns the position after it; -1 when it is not a plain short
+ * number. Every byte read is below `e` (the buffer's length): a read past a typed array's end would
+ * deoptimize the scanner into slower code for good.
+ */
 function readNumber(buf: Buffer, i: number, e: number): number {
-  const start = i;
+  if (i >= e) return -1;
   const neg = buf[i] === MINUS;
-  if (neg) i++;
-  // (a byte past the buffer reads as undefined: NaN fails the digit test, so no loop needs `i < e`)
+  if (neg && ++i >= e) return -1;
+  const first = i;
   let d = buf[i] - ZERO;
-  if (!(d >= 0 && d <= 9)) return -1;
+  if (d < 0 || d > 9) return -1;
   let m = d;
   i++;
   if (d === 0) {
-    d = buf[i] - ZERO;
-    if (d >= 0 && d <= 9) return -1; // leading zero: invalid JSON
+    if (i < e && (d = buf[i] - ZERO) >= 0 && d <= 9) return -1; // leading zero: invalid JSON
   } else {
-    for (;;) {
-      d = buf[i] - ZERO;
-      if (!(d >= 0 && d <= 9)) break;
+    while (i < e && (d = buf[i] - ZERO) >= 0 && d <= 9) {
       m = m * 10 + d;
       i++;
     }
   }
-  let digits = i - start - (neg ? 1 : 0);
+  let digits = i - first;
   let frac = 0;
-  if (buf[i] === DOT) {
+  if (i < e && buf[i] === DOT) {
     const fs = ++i;
-    for (;;) {
-      d = buf[i] - ZERO;
-      if (!(d >= 0 && d <= 9)) break;
+    while (i < e && (d = buf[i] - ZERO) >= 0 && d <= 9) {
       m = m * 10 + d;
       i++;
     }
@@ -255,55 +257,56 @@ function readNumber(buf: Buffer, i: number, e: number): number {
     if (frac === 0) return -1;
     digits += frac;
   }
-  // past the line's end, too long for an exact mantissa, or an exponent: the general path
-  if (i > e || digits > MAX_DIGITS) return -1;
-  const b = buf[i];
-  if (b === 0x65 || b === 0x45) return -1;
+  // too long for an exact mantissa, or an exponent: the general path
+  if (digits > MAX_DIGITS) return -1;
+  if (i < e) {
+    const b = buf[i];
+    if (b === 0x65 || b === 0x45) return -1;
+  }
   const v = frac === 0 ? m : m / POW10[frac];
   NUM[0] = neg ? -v : v;
   return i;
 }
 
 /** Two decimal digits at i as a number, or -1. */
+/** Two decimal digits at i (both below the buffer's end: the caller checks) as a number, or -1. */
 function twoDigits(buf: Buffer, i: number): number {
   const a = buf[i] - ZERO;
   const b = buf[i + 1] - ZERO;
-  // (bytes past the buffer read as undefined: NaN fails both comparisons)
-  if (!(a >= 0 && a <= 9 && b >= 0 && b <= 9)) return -1;
+  if (a < 0 || a > 9 || b < 0 || b > 9) return -1;
   return a * 10 + b;
 }
 
 /**
- * Adds the line buf[s, e) to the state when it has the known shape and passes every value rule (see
- * the module comment); false, with the state untouched, sends it down the general path.
+ * Takes the line at buf[s] when it has the known shape, passes every value rule (see the module comment)
+ * and ends with its newline inside the buffer, at most maxRecordBytes after s (without the line end):
+ * adds it to the state and returns the index of its newline. Otherwise returns -1 with the state
+ * untouched. `len` is buf.length; `v` a DataView of buf.
  */
-export function scanStepDefect(state: AggregateDefectsState, buf: Buffer, s: number, e: number): boolean {
-  if (buf !== viewOf) {
-    viewOf = buf;
-    view = new DataView(buf.buffer, buf.byteOffset, buf.length);
-  }
-  const v = view;
-  // Every key is compared only where it lies inside the line: each test starts with a length check.
+function takeLine(state: AggregateDefectsState, index: ScanIndex, v: DataView<ArrayBufferLike>, buf: Buffer, s: number, len: number, maxRecordBytes: number): number {
+  const e = len;
+  // Every byte is read only below the buffer's end (each test starts with a length check): a read past
+  // a typed array's end would deoptimize this function into slower code for good.
   if (s + 14 > e || v.getUint32(s, true) !== SEG_0 || v.getUint32(s + 4, true) !== SEG_1 || v.getUint32(s + 8, true) !== SEG_2 || v.getUint16(s + 12, true) !== SEG_3) {
-    return false;
+    return -1;
   }
   // segmentId: printable ASCII up to the closing quote, hashed on the way (FNV-1a)
   const idStart = s + 14;
   let i = idStart;
   let h = 0x811c9dc5 | 0;
   for (;;) {
-    if (i >= e) return false;
+    if (i >= e) return -1;
     const b = buf[i];
     if (b === Q) break;
     // control characters (invalid in JSON), backslash escapes, non-ASCII: the general path decides
-    if (b < 0x20 || b === BACKSLASH || b >= 0x7f) return false;
+    if (b < 0x20 || b === BACKSLASH || b >= 0x7f) return -1;
     h = Math.imul(h ^ b, 0x01000193);
     i++;
   }
   const idLen = i - idStart;
-  if (idLen === 0) return false;
+  if (idLen === 0) return -1;
   if (i + 14 + 4 > e || v.getUint32(i, true) !== SEV_0 || v.getUint32(i + 4, true) !== SEV_1 || v.getUint32(i + 8, true) !== SEV_2 || v.getUint16(i + 12, true) !== SEV_3) {
-    return false;
+    return -1;
   }
   i += 14;
   // severity: one of the four names with its closing quote (the length check above covers "low")
@@ -322,82 +325,92 @@ export function scanStepDefect(state: AggregateDefectsState, buf: Buffer, s: num
     severity = SEV_CRITICAL;
     i += 9;
   } else {
-    return false;
+    return -1;
   }
-  if (i + 7 > e || v.getUint32(i, true) !== LAT_0 || v.getUint16(i + 4, true) !== LAT_1 || buf[i + 6] !== COLON) return false;
+  if (i + 7 > e || v.getUint32(i, true) !== LAT_0 || v.getUint16(i + 4, true) !== LAT_1 || buf[i + 6] !== COLON) return -1;
   i = readNumber(buf, i + 7, e);
-  if (i < 0) return false;
+  if (i < 0) return -1;
   const lat = NUM[0];
-  if (!(lat >= -90 && lat <= 90)) return false;
-  if (i + 7 > e || v.getUint32(i, true) !== LON_0 || v.getUint16(i + 4, true) !== LON_1 || buf[i + 6] !== COLON) return false;
+  if (!(lat >= -90 && lat <= 90)) return -1;
+  if (i + 7 > e || v.getUint32(i, true) !== LON_0 || v.getUint16(i + 4, true) !== LON_1 || buf[i + 6] !== COLON) return -1;
   i = readNumber(buf, i + 7, e);
-  if (i < 0) return false;
+  if (i < 0) return -1;
   const lon = NUM[0];
-  if (!(lon >= -180 && lon <= 180)) return false;
+  if (!(lon >= -180 && lon <= 180)) return -1;
   if (
     i + 15 > e || v.getUint32(i, true) !== DET_0 || v.getUint32(i + 4, true) !== DET_1 || v.getUint32(i + 8, true) !== DET_2 ||
     v.getUint16(i + 12, true) !== DET_3 || buf[i + 14] !== Q
   ) {
-    return false;
+    return -1;
   }
   i += 15;
 
   // detectedAt, the shape step's ISO_UTC fast rule accepts: YYYY-MM-DDTHH:MM[:SS[.1-9 digits]]Z
-  if (i + 18 > e) return false;
+  if (i + 18 > e) return -1;
   const y1 = twoDigits(buf, i);
   const y2 = twoDigits(buf, i + 2);
-  if (y1 < 0 || y2 < 0) return false;
+  if (y1 < 0 || y2 < 0) return -1;
   const year = y1 * 100 + y2;
-  if (year < YEAR_MIN || year > YEAR_MAX || buf[i + 4] !== MINUS || buf[i + 7] !== MINUS || buf[i + 10] !== UPPER_T) return false;
+  if (year < YEAR_MIN || year > YEAR_MAX || buf[i + 4] !== MINUS || buf[i + 7] !== MINUS || buf[i + 10] !== UPPER_T) return -1;
   const month = twoDigits(buf, i + 5);
   const dayOfMonth = twoDigits(buf, i + 8);
-  if (month < 1 || month > 12 || dayOfMonth < 1 || dayOfMonth > 31) return false;
+  if (month < 1 || month > 12 || dayOfMonth < 1 || dayOfMonth > 31) return -1;
   const hour = twoDigits(buf, i + 11);
   const minute = twoDigits(buf, i + 14);
-  if (hour < 0 || hour > 23 || buf[i + 13] !== COLON || minute < 0 || minute > 59) return false;
+  if (hour < 0 || hour > 23 || buf[i + 13] !== COLON || minute < 0 || minute > 59) return -1;
   const dayAt = i;
   i += 16;
   if (buf[i] === COLON) {
+    if (i + 3 > e) return -1;
     const second = twoDigits(buf, i + 1);
-    if (second < 0 || second > 59) return false;
+    if (second < 0 || second > 59) return -1;
     i += 3;
-    if (buf[i] === DOT) {
+    if (i < e && buf[i] === DOT) {
       const fs = ++i;
       while (i < e && buf[i] >= ZERO && buf[i] <= NINE) i++;
-      if (i === fs || i - fs > 9) return false;
+      if (i === fs || i - fs > 9) return -1;
     }
   }
-  if (i + 1 >= e || buf[i] !== UPPER_Z || buf[i + 1] !== Q) return false;
+  if (i + 1 >= e || buf[i] !== UPPER_Z || buf[i + 1] !== Q) return -1;
   i += 2;
 
   // depthMm: absent, null or a number in range
   let hasDepth = false;
   let depth = 0;
-  if (!(i + 1 === e && buf[i] === CLOSE)) {
+  if (i >= e) return -1;
+  if (buf[i] !== CLOSE) {
     if (i + 11 > e || v.getUint32(i, true) !== DEP_0 || v.getUint32(i + 4, true) !== DEP_1 || v.getUint16(i + 8, true) !== DEP_2 || buf[i + 10] !== COLON) {
-      return false;
+      return -1;
     }
     i += 11;
-    if (i + 5 === e && v.getUint32(i, true) === NULL_WORD) {
+    if (i + 4 <= e && v.getUint32(i, true) === NULL_WORD) {
       i += 4;
     } else {
       i = readNumber(buf, i, e);
-      if (i < 0) return false;
+      if (i < 0) return -1;
       depth = NUM[0];
-      if (!(depth >= 0 && depth <= DEPTH_MM_MAX)) return false;
+      if (!(depth >= 0 && depth <= DEPTH_MM_MAX)) return -1;
       hasDepth = true;
     }
-    if (i + 1 !== e || buf[i] !== CLOSE) return false;
+    if (i >= e || buf[i] !== CLOSE) return -1;
   }
+  // the record ends after its `}`; the line right after it, with or without a carriage return
+  const recordEnd = i + 1;
+  let nl = recordEnd;
+  if (nl >= e) return -1;
+  if (buf[nl] !== NEWLINE) {
+    if (nl + 1 >= e || buf[nl] !== CR || buf[nl + 1] !== NEWLINE) return -1;
+    nl++;
+  }
+  if (recordEnd - s > maxRecordBytes) return -1;
   const depthUm = hasDepth ? Math.round(depth * 1000) : 0;
 
   // Lookups. A day is taken only when already counted: its first record goes through step's full check.
-  const index = indexOf(state);
   const ordinal = ((year - YEAR_MIN) * 13 + month) * 32 + dayOfMonth;
   let dayTally = index.days[ordinal];
   if (dayTally === undefined) {
     dayTally = state.days.get((buf as Latin1).latin1Slice(dayAt, dayAt + 10));
-    if (dayTally === undefined) return false;
+    if (dayTally === undefined) return -1;
     index.days[ordinal] = dayTally;
   }
   let seg = index.segment(buf, idStart, idLen, h);
@@ -408,7 +421,7 @@ export function scanStepDefect(state: AggregateDefectsState, buf: Buffer, s: num
     if (seg === undefined) newId = id;
     else index.addSegment(buf, idStart, idLen, h, seg);
   }
-  if (seg !== undefined && hasDepth && seg.depthSumUm > DEPTH_SUM_UM_MAX - depthUm) return false;
+  if (seg !== undefined && hasDepth && seg.depthSumUm > DEPTH_SUM_UM_MAX - depthUm) return -1;
   const cell = cellKey(lat, lon);
   let cellTally = index.cell(cell);
   if (cellTally === undefined) {
@@ -440,5 +453,27 @@ export function scanStepDefect(state: AggregateDefectsState, buf: Buffer, s: num
   } else {
     cellTally.n++;
   }
-  return true;
+  state.records++;
+  return nl;
+}
+
+/**
+ * RecordOperation.scanLines of aggregate-defects: takes consecutive lines from buf[start] while each
+ * begins before `stop` and takeLine takes it; returns the position after the last newline taken.
+ */
+export function scanLinesDefect(state: AggregateDefectsState, buf: Buffer, start: number, stop: number, maxRecordBytes: number): number {
+  if (buf !== viewOf) {
+    viewOf = buf;
+    view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  }
+  const v = view;
+  const index = indexOf(state);
+  const len = buf.length;
+  let pos = start;
+  while (pos < stop) {
+    const nl = takeLine(state, index, v, buf, pos, len, maxRecordBytes);
+    if (nl < 0) break;
+    pos = nl + 1;
+  }
+  return pos;
 }

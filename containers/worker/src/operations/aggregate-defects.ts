@@ -14,7 +14,7 @@ import {
   YEAR_MAX,
   YEAR_MIN,
 } from './aggregate-defects-state';
-import { scanStepDefect } from './aggregate-defects-scan';
+import { scanLinesDefect } from './aggregate-defects-scan';
 import type { RecordOperation } from './types';
 
 /**
@@ -311,7 +311,11 @@ function deserialize(doc: unknown): AggregateDefectsState {
     throw new Error(`not an aggregate-defects result document: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
   // Entries of the input, not of zod's output: zod copies records into plain objects by assignment.
-  const d = doc as AggregateDefectsResult;
+  return restore(doc as AggregateDefectsResult);
+}
+
+/** The state of a document known to come from `serialize` (see RecordOperation.restore): no shape check. */
+function restore(d: AggregateDefectsResult): AggregateDefectsState {
   const state = init();
   state.records = d.records;
   state.rejected = d.rejected;
@@ -350,10 +354,11 @@ export const aggregateDefects: RecordOperation<AggregateDefectsState, AggregateD
     }
     return parsed.data;
   },
-  scanStep: scanStepDefect,
+  scanLines: scanLinesDefect,
   init,
   step,
   merge,
   serialize,
   deserialize,
+  restore: (doc) => restore(doc as unknown as AggregateDefectsResult),
 };

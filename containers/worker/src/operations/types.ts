@@ -31,14 +31,16 @@ export interface RecordOperation<State extends RecordCounts = RecordCounts, Conf
    */
   readonly values?: 'native' | 'exact';
   /**
-   * Optional fast path over the bytes of one JSON line, buf[start, end) (no line end): when the line has
-   * the operation's known shape and `step` would accept the record JSON.parse gives for it, adds it to
-   * the state exactly as `step` would and returns true (the engine counts it). Otherwise returns false
-   * and leaves the state as it was (it may only warm caches that are not part of the result); the engine
-   * then decodes, parses and steps the line as usual, so rejects always come from `step`. Used only for
-   * JSON lines with values 'native'.
+   * Optional fast path over JSON lines in a buffer: from buf[start], takes consecutive lines that each
+   * begin before `stop`, end with a newline inside the buffer, are at most maxRecordBytes long (without
+   * the line end), have the operation's known shape and would be accepted by `step` for the record
+   * JSON.parse gives; adds each to the state exactly as `step` would and counts it in state.records.
+   * Returns the position after the newline of the last line taken (`start` when none). The first line
+   * it does not take is left untouched (it may only warm caches that are not part of the result) for the
+   * engine's general path (decode, UTF-8 check, JSON.parse, `step`), so rejects always come from `step`.
+   * Used only for JSON lines with values 'native'.
    */
-  readonly scanStep?: (state: State, buf: Buffer, start: number, end: number) => boolean;
+  readonly scanLines?: (state: State, buf: Buffer, start: number, stop: number, maxRecordBytes: number) => number;
   /** Validates OPERATION_CONFIG (a zod schema per operation); throws an Error naming the field and what is allowed. */
   parseConfig(raw: unknown): Config;
   init(config: Config): State;
@@ -46,6 +48,12 @@ export interface RecordOperation<State extends RecordCounts = RecordCounts, Conf
   merge(a: State, b: State): State;
   serialize(state: State): Record<string, unknown>;
   deserialize(doc: unknown): State;
+  /**
+   * Optional: the state of a document this operation's own `serialize` made in this process (a scan
+   * thread's partial state), without the shape checks `deserialize` makes for documents read from
+   * storage. Default: `deserialize`.
+   */
+  restore?(doc: Record<string, unknown>): State;
 }
 
 export interface CustomRunContext<Config> {

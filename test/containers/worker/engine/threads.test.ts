@@ -1,5 +1,9 @@
 import { S3Client } from '@aws-sdk/client-s3';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { ChunkSpec, processChunk, subRanges, threadCountFromEnv } from '../../../../containers/worker/src/engine';
+import { LOCAL_INPUT_ROOT_ENV } from '../../../../containers/worker/src/engine/source';
 import { cpuLimit } from '../../../../containers/worker/src/engine/threads';
 import { defectRecords, formatRecord, prng } from '../../../../containers/worker/src/sample-data';
 import { createBucket, exists, getBuffer, motoS3, put, uniqueBucket } from '../support/s3';
@@ -122,6 +126,44 @@ describe('worker threads over sub-ranges', () => {
     expect(final.resumedFrom).toBeGreaterThan(offsets[offsets.length - 1]);
     expect(await outputs('out/resumed.json')).toEqual(expected);
     expect(await exists(s3, BUCKET, 'out/resumed.json.checkpoint.json')).toBe(false);
+  });
+});
+
+describe('worker threads reading a local input file (WORKER_LOCAL_INPUT_ROOT)', () => {
+  const saved = process.env[LOCAL_INPUT_ROOT_ENV];
+  let root: string;
+  beforeAll(() => {
+    root = mkdtempSync(path.join(os.tmpdir(), 'threads-local-'));
+    mkdirSync(path.join(root, BUCKET, 'in'), { recursive: true });
+    writeFileSync(path.join(root, BUCKET, 'in', 'local.jsonl'), object);
+  });
+  afterEach(() => {
+    if (saved === undefined) delete process.env[LOCAL_INPUT_ROOT_ENV];
+    else process.env[LOCAL_INPUT_ROOT_ENV] = saved;
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  test('each thread reads its own sub-range from the file; results and rejects equal the 1-thread run from S3', async () => {
+    // the same bytes in S3 give the reference, read by one thread
+    await put(s3, BUCKET, 'in/local.jsonl', object);
+    await processChunk(spec('in/local.jsonl', 'out/local-ref.json'), { s3In: s3, s3Out: s3 });
+    const expected = await outputs('out/local-ref.json');
+    // the S3 object is then replaced: a thread that read S3 instead of the file would count other records
+    await put(s3, BUCKET, 'in/local.jsonl', Buffer.from('{"segmentId":"elsewhere","severity":"low","lat":1,"lon":1,"detectedAt":"2024-05-01T12:00:00Z"}\n'));
+    process.env[LOCAL_INPUT_ROOT_ENV] = root;
+    for (const n of [2, 3]) {
+      const r = await processChunk(spec('in/local.jsonl', `out/local${n}.json`), { s3In: s3, s3Out: s3, threads: threads(n) });
+      expect(r.status).toBe('succeeded');
+      expect(r.threads).toBe(n);
+      expect(await outputs(`out/local${n}.json`)).toEqual(expected);
+    }
+    const range = { startByte: 1000, endByte: object.length - 777 };
+    delete process.env[LOCAL_INPUT_ROOT_ENV];
+    await put(s3, BUCKET, 'in/local.jsonl', object);
+    await processChunk(spec('in/local.jsonl', 'out/local-range1.json', { input: { bucket: BUCKET, key: 'in/local.jsonl', ...range } }), { s3In: s3, s3Out: s3 });
+    process.env[LOCAL_INPUT_ROOT_ENV] = root;
+    await processChunk(spec('in/local.jsonl', 'out/local-range3.json', { input: { bucket: BUCKET, key: 'in/local.jsonl', ...range } }), { s3In: s3, s3Out: s3, threads: threads(3) });
+    expect(await outputs('out/local-range3.json')).toEqual(await outputs('out/local-range1.json'));
   });
 });
 

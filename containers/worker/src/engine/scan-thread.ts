@@ -1,0 +1,12 @@
+/**
+ * Entry of a scan thread for the operations of LIGHT_THREAD_OPERATIONS (see threads.ts): loads the
+ * scan and that one operation, nothing else. The image bundles it next to worker.js.
+ */
+import { LIGHT_THREAD_OPERATIONS } from './thread-operations';
+import { runScanThread } from './threads';
+
+void runScanThread((name) => {
+  const load = LIGHT_THREAD_OPERATIONS.get(name);
+  if (load === undefined) throw new Error(`operation ${name} is not one a light scan thread loads (engine/thread-operations.ts)`);
+  return load();
+});
