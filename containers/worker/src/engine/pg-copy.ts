@@ -1,5 +1,5 @@
 import { types } from 'pg';
-import { scanPlainDecimal, scannedDecimal } from './plain-decimal';
+import { plainDecimal, readPlainDecimal } from './plain-decimal';
 
 /**
  * The byte-level row scanner of the PostgreSQL source: turns the text format of `COPY (...) TO STDOUT`
@@ -130,7 +130,7 @@ function hexValue(b: number): number {
 
 /** A plain decimal (engine/plain-decimal.ts) filling buf[s, e) exactly, or NaN when it is anything else. */
 function plainNumber(buf: Buffer, s: number, e: number): number {
-  return scanPlainDecimal(buf, s, e) && scannedDecimal.end === e ? scannedDecimal.value : NaN;
+  return readPlainDecimal(buf, s, e) === e ? plainDecimal[0] : NaN;
 }
 
 /** The value of the two decimal digits at buf[i], buf[i + 1], or -1 when either is not a digit. */

@@ -18,9 +18,9 @@
  * finds the day and heatmap tallies by numbers computed from the bytes (see AggregateDefectsState.scanIndex).
  * It runs over many lines per call (RecordOperation.scanLines), finding each line's end itself.
  *
- * Numbers: a mantissa below 10^15 and a power of ten up to 10^15 are both exact doubles, so one IEEE
- * division gives the correctly rounded value, which is what JSON.parse gives (V8 rounds correctly); the
- * value rules and the heatmap cell are then computed from that double exactly as `step` does.
+ * Numbers are read by the engine's one plain-decimal reader (engine/plain-decimal.ts), whose values are
+ * those JSON.parse gives; the value rules and the heatmap cell are then computed from that double
+ * exactly as `step` does.
  */
 import {
   AggregateDefectsState,
@@ -33,6 +33,7 @@ import {
   YEAR_MAX,
   YEAR_MIN,
 } from './aggregate-defects-state';
+import { plainDecimal, readPlainDecimal } from '../engine/plain-decimal';
 
 const Q = 0x22; // "
 const BACKSLASH = 0x5c;
@@ -46,9 +47,6 @@ const UPPER_T = 0x54;
 const UPPER_Z = 0x5a;
 const NEWLINE = 0x0a;
 const CR = 0x0d;
-
-const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
-const MAX_DIGITS = 15;
 
 /**
  * The keys between the values, each with its quotes, its colon and the quotes of the string values around
@@ -219,56 +217,6 @@ function indexOf(state: AggregateDefectsState): ScanIndex {
   return index;
 }
 
-// Second result of readNumber, in a typed array: a double kept in a plain variable of the module would be
-// boxed (a heap allocation) on every store. The scanner is synchronous and never re-entered.
-const NUM = new Float64Array(1);
-
-/**
- * Reads a number at `i` into NUM[0] and returns the position after it; -1 when it is not a plain short
- * number. Every byte read is below `e` (the buffer's length): a read past a typed array's end would
- * deoptimize the scanner into slower code for good.
- */
-function readNumber(buf: Buffer, i: number, e: number): number {
-  if (i >= e) return -1;
-  const neg = buf[i] === MINUS;
-  if (neg && ++i >= e) return -1;
-  const first = i;
-  let d = buf[i] - ZERO;
-  if (d < 0 || d > 9) return -1;
-  let m = d;
-  i++;
-  if (d === 0) {
-    if (i < e && (d = buf[i] - ZERO) >= 0 && d <= 9) return -1; // leading zero: invalid JSON
-  } else {
-    while (i < e && (d = buf[i] - ZERO) >= 0 && d <= 9) {
-      m = m * 10 + d;
-      i++;
-    }
-  }
-  let digits = i - first;
-  let frac = 0;
-  if (i < e && buf[i] === DOT) {
-    const fs = ++i;
-    while (i < e && (d = buf[i] - ZERO) >= 0 && d <= 9) {
-      m = m * 10 + d;
-      i++;
-    }
-    frac = i - fs;
-    if (frac === 0) return -1;
-    digits += frac;
-  }
-  // too long for an exact mantissa, or an exponent: the general path
-  if (digits > MAX_DIGITS) return -1;
-  if (i < e) {
-    const b = buf[i];
-    if (b === 0x65 || b === 0x45) return -1;
-  }
-  const v = frac === 0 ? m : m / POW10[frac];
-  NUM[0] = neg ? -v : v;
-  return i;
-}
-
-/** Two decimal digits at i as a number, or -1. */
 /** Two decimal digits at i (both below the buffer's end: the caller checks) as a number, or -1. */
 function twoDigits(buf: Buffer, i: number): number {
   const a = buf[i] - ZERO;
@@ -328,14 +276,14 @@ function takeLine(state: AggregateDefectsState, index: ScanIndex, v: DataView<Ar
     return -1;
   }
   if (i + 7 > e || v.getUint32(i, true) !== LAT_0 || v.getUint16(i + 4, true) !== LAT_1 || buf[i + 6] !== COLON) return -1;
-  i = readNumber(buf, i + 7, e);
+  i = readPlainDecimal(buf, i + 7, e);
   if (i < 0) return -1;
-  const lat = NUM[0];
+  const lat = plainDecimal[0];
   if (!(lat >= -90 && lat <= 90)) return -1;
   if (i + 7 > e || v.getUint32(i, true) !== LON_0 || v.getUint16(i + 4, true) !== LON_1 || buf[i + 6] !== COLON) return -1;
-  i = readNumber(buf, i + 7, e);
+  i = readPlainDecimal(buf, i + 7, e);
   if (i < 0) return -1;
-  const lon = NUM[0];
+  const lon = plainDecimal[0];
   if (!(lon >= -180 && lon <= 180)) return -1;
   if (
     i + 15 > e || v.getUint32(i, true) !== DET_0 || v.getUint32(i + 4, true) !== DET_1 || v.getUint32(i + 8, true) !== DET_2 ||
@@ -386,9 +334,9 @@ function takeLine(state: AggregateDefectsState, index: ScanIndex, v: DataView<Ar
     if (i + 4 <= e && v.getUint32(i, true) === NULL_WORD) {
       i += 4;
     } else {
-      i = readNumber(buf, i, e);
+      i = readPlainDecimal(buf, i, e);
       if (i < 0) return -1;
-      depth = NUM[0];
+      depth = plainDecimal[0];
       if (!(depth >= 0 && depth <= DEPTH_MM_MAX)) return -1;
       hasDepth = true;
     }
