@@ -19,7 +19,7 @@ import { geojsonSource } from './geojson';
 import { scanJsonArray } from './json-array';
 import { bindScanLines, DEFAULT_MAX_RECORD_BYTES, FastLines, scanRecords, ScanOptions, ScanSink } from './scan';
 import { headObject, localInputFile, openRange, readCsvHeader } from './source';
-import { scanThreaded, subRanges, DEFAULT_MIN_BYTES_PER_THREAD, ThreadOptions } from './threads';
+import { releasePrestartedThreads, scanThreaded, subRanges, DEFAULT_MIN_BYTES_PER_THREAD, ThreadOptions } from './threads';
 
 export { resolveFormat, INPUT_FORMATS } from './format';
 export type { InputFormatName, RecordFormat } from './format';
@@ -400,6 +400,8 @@ async function runRecords(
     !whole &&
     offset < scanEnd &&
     subRanges(offset, scanEnd, threads.count, threads.minBytesPerThread ?? DEFAULT_MIN_BYTES_PER_THREAD).length > 2;
+  // threads started ahead (prestartFromEnv) that this chunk will not use stop loading now
+  if (!threaded) releasePrestartedThreads();
   let threadsUsed = 1;
   let scan;
   try {

@@ -116,7 +116,12 @@ export interface ThreadedScanResult<S extends RecordCounts> {
 
 interface DoneMessage {
   t: 'done';
-  state: Record<string, unknown>;
+  /**
+   * The partial state as the JSON text of its result document (serialize, the operation's storage
+   * form): one flat string to copy between the threads instead of a structured clone of a large object
+   * graph, which costs the receiving thread several times more (a 0.9 MB document: ~0.15 s vs ~0.02 s).
+   */
+  state: string;
   stoppedAt?: number;
   bytesRead: number;
   rejects: string[];
@@ -206,6 +211,25 @@ export function prestartScanThreads(operation: string, rawConfig: unknown, count
     prestarted.push(thread);
   }
   return count;
+}
+
+/**
+ * prestartScanThreads from the batch job's environment (OPERATION, OPERATION_CONFIG, WORKER_THREADS,
+ * FIELD_SCANNER), for the entrypoint to call before it loads anything else. Does nothing when the
+ * environment is not valid: the process then reports it as usual and no chunk takes the threads.
+ */
+export function prestartFromEnv(env: NodeJS.ProcessEnv = process.env, cpus = cpuLimit()): number {
+  const operation = env.OPERATION;
+  if (operation === undefined || !LIGHT_THREAD_OPERATIONS.has(operation)) return 0;
+  let config: unknown;
+  let count: number;
+  try {
+    config = env.OPERATION_CONFIG === undefined ? undefined : JSON.parse(env.OPERATION_CONFIG);
+    count = threadCountFromEnv(env.WORKER_THREADS, cpus);
+  } catch {
+    return 0;
+  }
+  return prestartScanThreads(operation, config, count, env.FIELD_SCANNER !== 'off');
 }
 
 /** Ends the prestarted threads no chunk took (a chunk too small for threads, another format, a failure). */
@@ -359,7 +383,7 @@ export async function scanThreaded<S extends RecordCounts>(input: ThreadedScanIn
             take(i, m.rejects);
             // Rebuilt as it arrives, while later sub-ranges are still being scanned.
             try {
-              restored[i] = (input.op.restore ?? input.op.deserialize)(m.state) as S;
+              restored[i] = (input.op.restore ?? input.op.deserialize)(JSON.parse(m.state) as Record<string, unknown>) as S;
             } catch (err) {
               fail(err as Error);
             }
@@ -550,7 +574,7 @@ export async function runScanThread(operation: (name: string) => Operation): Pro
       },
       sink,
     );
-    port.postMessage({ t: 'done', state: op.serialize(state), stoppedAt: scan.stoppedAt, bytesRead: scan.bytesRead, rejects });
+    port.postMessage({ t: 'done', state: JSON.stringify(op.serialize(state)), stoppedAt: scan.stoppedAt, bytesRead: scan.bytesRead, rejects });
   } catch (err) {
     port.postMessage({ t: 'error', message: (err as Error).message, stack: (err as Error).stack });
   }

@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { ChunkSpec, processChunk, subRanges, threadCountFromEnv } from '../../../../containers/worker/src/engine';
 import { LOCAL_INPUT_ROOT_ENV } from '../../../../containers/worker/src/engine/source';
-import { cpuLimit } from '../../../../containers/worker/src/engine/threads';
+import { cpuLimit, prestartedThreadCount, prestartFromEnv, releasePrestartedThreads } from '../../../../containers/worker/src/engine/threads';
 import { defectRecords, formatRecord, prng } from '../../../../containers/worker/src/sample-data';
 import { createBucket, exists, getBuffer, motoS3, put, uniqueBucket } from '../support/s3';
 
@@ -164,6 +164,36 @@ describe('worker threads reading a local input file (WORKER_LOCAL_INPUT_ROOT)', 
     process.env[LOCAL_INPUT_ROOT_ENV] = root;
     await processChunk(spec('in/local.jsonl', 'out/local-range3.json', { input: { bucket: BUCKET, key: 'in/local.jsonl', ...range } }), { s3In: s3, s3Out: s3, threads: threads(3) });
     expect(await outputs('out/local-range3.json')).toEqual(await outputs('out/local-range1.json'));
+  });
+});
+
+describe('scan threads started before the chunk is known (prestartFromEnv)', () => {
+  const env = (extra: Record<string, string>) => ({ OPERATION: 'aggregate-defects', WORKER_THREADS: '2', ...extra });
+  afterEach(() => releasePrestartedThreads());
+
+  test('a threaded chunk of the same operation and config takes them, with the 1-thread result', async () => {
+    await processChunk(spec('in/mixed.jsonl', 'out/pre-ref.json'), { s3In: s3, s3Out: s3 });
+    expect(prestartFromEnv(env({}), 2)).toBe(2);
+    expect(prestartedThreadCount()).toBe(2);
+    const r = await processChunk(spec('in/mixed.jsonl', 'out/pre2.json'), { s3In: s3, s3Out: s3, threads: threads(2) });
+    expect(r.threads).toBe(2);
+    expect(prestartedThreadCount()).toBe(0);
+    expect(await outputs('out/pre2.json')).toEqual(await outputs('out/pre-ref.json'));
+  });
+
+  test('a chunk that does not use threads, or another config, ends them; nothing is prestarted for one thread, another operation or a bad environment', async () => {
+    expect(prestartFromEnv(env({}), 2)).toBe(2);
+    await processChunk(spec('in/mixed.jsonl', 'out/pre1.json'), { s3In: s3, s3Out: s3 });
+    expect(prestartedThreadCount()).toBe(0);
+    expect(prestartFromEnv(env({ OPERATION_CONFIG: '{"defaultUtcOffset":"+02:00"}' }), 2)).toBe(2);
+    const r = await processChunk(spec('in/mixed.jsonl', 'out/pre-other.json'), { s3In: s3, s3Out: s3, threads: threads(2) });
+    expect(r.threads).toBe(2);
+    expect(prestartedThreadCount()).toBe(0);
+    expect(prestartFromEnv(env({ WORKER_THREADS: '1' }), 2)).toBe(0);
+    expect(prestartFromEnv(env({ OPERATION: 'transform-records' }), 2)).toBe(0);
+    expect(prestartFromEnv(env({ WORKER_THREADS: 'two' }), 2)).toBe(0);
+    expect(prestartFromEnv(env({ OPERATION_CONFIG: '{not json' }), 2)).toBe(0);
+    expect(prestartedThreadCount()).toBe(0);
   });
 });
 
