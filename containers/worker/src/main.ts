@@ -5,7 +5,7 @@
  * evaluate only the modules one side needs, and a scan thread never loads the AWS SDK, the logger or
  * the HTTP server (each thread is a V8 isolate of its own; what it loads, it holds).
  *
- * A bundled batch run starts its scan threads first thing (engine/threads.ts prestartFromEnv): they
+ * A bundled batch run starts its scan threads first thing (engine/prestart.ts): they
  * load their operation on the other cores while this thread loads the SDK and reads the object's size,
  * instead of after it (about 0.3 s of a 2-thread run). From the TypeScript sources threads are opt-in
  * (process-main.ts), so nothing is prestarted there.
@@ -19,7 +19,7 @@ if (!isMainThread && (workerData as { mark?: unknown } | null)?.mark === SCAN_TH
 } else if (require.main === module) {
   if (!__filename.endsWith('.ts') && !process.argv.includes('--serve')) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    (require('./engine/threads') as typeof import('./engine/threads')).prestartFromEnv();
+    (require('./engine/prestart') as typeof import('./engine/prestart')).prestartFromEnv();
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   (require('./process-main') as typeof import('./process-main')).start();

@@ -57,7 +57,7 @@ export interface ScanOptions {
 /** The operation's byte-level path over JSON lines (RecordOperation.scanLines) bound to its state. */
 export type FastLines = (buf: Buffer, start: number, stop: number, maxRecordBytes: number) => number;
 
-export function bindScanLines(op: AnyRecordOperation, state: RecordCounts): FastLines | undefined {
+export function bindScanLines(op: Pick<AnyRecordOperation, 'scanLines' | 'values'>, state: RecordCounts): FastLines | undefined {
   const scanLines = op.scanLines;
   if (scanLines === undefined || op.values === 'exact') return undefined;
   return (buf, start, stop, maxRecordBytes) => scanLines(state, buf, start, stop, maxRecordBytes);

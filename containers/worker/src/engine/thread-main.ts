@@ -4,5 +4,9 @@
  */
 import { runScanThread } from './threads';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-void runScanThread((name) => (require('../operations/registry') as typeof import('../operations/registry')).getOperation(name));
+void runScanThread((name, raw) => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const op = (require('../operations/registry') as typeof import('../operations/registry')).getOperation(name);
+  if (op.kind !== 'records') throw new Error(`operation ${name} does not process records`);
+  return { op, config: op.parseConfig(raw) };
+});

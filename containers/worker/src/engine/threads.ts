@@ -24,10 +24,10 @@ import { closeSync, existsSync, openSync, readSync } from 'fs';
 import { availableParallelism } from 'os';
 import * as path from 'path';
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
-import type { AnyRecordOperation, Operation, RecordCounts } from '../operations/types';
+import type { AnyRecordOperation, RecordCounts } from '../operations/types';
 import { bindScanLines, scanRecords } from './scan';
 import { SCAN_THREAD_MARK } from './thread-mark';
-import { LIGHT_THREAD_OPERATIONS } from './thread-operations';
+import { LIGHT_THREAD_OPERATIONS, ThreadOperation } from './thread-operations';
 
 /** How processChunk may use threads (the worker entrypoint sets it; the chunk Lambda does not). */
 export interface ThreadOptions {
@@ -133,7 +133,9 @@ type FromThread = { t: 'ack'; rejects: string[] } | { t: 'rejects'; rejects: str
 interface ThreadData {
   mark: typeof SCAN_THREAD_MARK;
   operation: string;
+  /** OPERATION_CONFIG as given, and parsed by the operation when it is a light one (LIGHT_THREAD_OPERATIONS). */
   config: unknown;
+  parsedConfig?: unknown;
   fieldScanner: boolean;
 }
 
@@ -165,9 +167,9 @@ class ScanThread {
   private early: ThreadEvent[] = [];
   private listener?: (event: ThreadEvent) => void;
 
-  constructor(operation: string, rawConfig: unknown, fieldScanner: boolean) {
+  constructor(operation: string, rawConfig: unknown, parsedConfig: unknown, fieldScanner: boolean) {
     const script = threadScript(operation);
-    const data: ThreadData = { mark: SCAN_THREAD_MARK, operation, config: rawConfig, fieldScanner };
+    const data: ThreadData = { mark: SCAN_THREAD_MARK, operation, config: rawConfig, parsedConfig, fieldScanner };
     this.key = threadKey(operation, rawConfig, fieldScanner);
     this.worker = new Worker(script.file, { eval: script.eval, workerData: data, stdout: false, stderr: false });
     this.worker.on('message', (message: FromThread) => this.emit({ kind: 'message', message }));
@@ -199,37 +201,24 @@ let prestarted: ScanThread[] = [];
 /**
  * Starts `count` scan threads for `operation` before the chunk is known, so that they load and make
  * their state while the calling thread is still starting (the worker process does this first thing in
- * batch mode, see main.ts). The chunk's scan takes them when its operation, config and field-scanner
+ * batch mode: engine/prestart.ts). `parsedConfig`: the operation's parseConfig of rawConfig. The chunk's scan takes them when its operation, config and field-scanner
  * setting are the same, and starts others otherwise. Only for LIGHT_THREAD_OPERATIONS; idle threads never
  * hold the process open, and releasePrestartedThreads ends the ones not taken.
  */
-export function prestartScanThreads(operation: string, rawConfig: unknown, count: number, fieldScanner = process.env.FIELD_SCANNER !== 'off'): number {
+export function prestartScanThreads(
+  operation: string,
+  rawConfig: unknown,
+  parsedConfig: unknown,
+  count: number,
+  fieldScanner = process.env.FIELD_SCANNER !== 'off',
+): number {
   if (count < 2 || !LIGHT_THREAD_OPERATIONS.has(operation)) return 0;
   for (let i = 0; i < count; i++) {
-    const thread = new ScanThread(operation, rawConfig, fieldScanner);
+    const thread = new ScanThread(operation, rawConfig, parsedConfig, fieldScanner);
     thread.worker.unref();
     prestarted.push(thread);
   }
   return count;
-}
-
-/**
- * prestartScanThreads from the batch job's environment (OPERATION, OPERATION_CONFIG, WORKER_THREADS,
- * FIELD_SCANNER), for the entrypoint to call before it loads anything else. Does nothing when the
- * environment is not valid: the process then reports it as usual and no chunk takes the threads.
- */
-export function prestartFromEnv(env: NodeJS.ProcessEnv = process.env, cpus = cpuLimit()): number {
-  const operation = env.OPERATION;
-  if (operation === undefined || !LIGHT_THREAD_OPERATIONS.has(operation)) return 0;
-  let config: unknown;
-  let count: number;
-  try {
-    config = env.OPERATION_CONFIG === undefined ? undefined : JSON.parse(env.OPERATION_CONFIG);
-    count = threadCountFromEnv(env.WORKER_THREADS, cpus);
-  } catch {
-    return 0;
-  }
-  return prestartScanThreads(operation, config, count, env.FIELD_SCANNER !== 'off');
 }
 
 /** Ends the prestarted threads no chunk took (a chunk too small for threads, another format, a failure). */
@@ -279,6 +268,8 @@ export async function scanThreaded<S extends RecordCounts>(input: ThreadedScanIn
   if (input.signal?.aborted) onAbort();
   input.signal?.addEventListener('abort', onAbort);
   const key = threadKey(input.op.name, input.rawConfig, input.fieldScanner);
+  // a light thread (LIGHT_THREAD_OPERATIONS) loads no zod: its config is parsed here
+  const parsedConfig = LIGHT_THREAD_OPERATIONS.has(input.op.name) ? input.op.parseConfig(input.rawConfig) : undefined;
   // prestarted threads for this very operation and config are taken; any others are of no use now
   const ready = prestarted.filter((t) => t.key === key).slice(0, n);
   prestarted = prestarted.filter((t) => !ready.includes(t));
@@ -345,7 +336,7 @@ export async function scanThreaded<S extends RecordCounts>(input: ThreadedScanIn
     // From S3 the batches travel through a ring of RING_SLOTS shared slots per thread: no allocation, no
     // copy into the thread, no garbage for either heap to collect.
     const ring = input.localFile === undefined ? new SharedArrayBuffer(RING_SLOTS * batchBytes) : undefined;
-    const thread = ready[i] ?? new ScanThread(input.op.name, input.rawConfig, input.fieldScanner);
+    const thread = ready[i] ?? new ScanThread(input.op.name, input.rawConfig, parsedConfig, input.fieldScanner);
     thread.worker.ref();
     threads.push(thread);
     const start: ThreadStart = {
@@ -472,7 +463,9 @@ export async function scanThreaded<S extends RecordCounts>(input: ThreadedScanIn
 }
 
 /** The loop a scan thread runs: its sub-range, read from its file or from the batches it is sent, scanned with the operation's step. */
-export async function runScanThread(operation: (name: string) => Operation): Promise<void> {
+export async function runScanThread(
+  operation: (name: string, rawConfig: unknown, parsedConfig: unknown) => { op: ThreadOperation; config: unknown },
+): Promise<void> {
   if (isMainThread || !parentPort) throw new Error('runScanThread runs in a worker thread started by scanThreaded');
   const port = parentPort;
   const d = workerData as ThreadData;
@@ -491,9 +484,8 @@ export async function runScanThread(operation: (name: string) => Operation): Pro
     wakeUp?.();
   });
   try {
-    const op = operation(d.operation);
-    if (op.kind !== 'records') throw new Error(`operation ${d.operation} does not process records`);
-    const state = op.init(op.parseConfig(d.config)) as RecordCounts;
+    const { op, config } = operation(d.operation, d.config, d.parsedConfig);
+    const state = op.init(config) as RecordCounts;
     let rejects: string[] = [];
     const sink = {
       record(record: Record<string, unknown>) {

@@ -4,7 +4,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { ChunkSpec, processChunk, subRanges, threadCountFromEnv } from '../../../../containers/worker/src/engine';
 import { LOCAL_INPUT_ROOT_ENV } from '../../../../containers/worker/src/engine/source';
-import { cpuLimit, prestartedThreadCount, prestartFromEnv, releasePrestartedThreads } from '../../../../containers/worker/src/engine/threads';
+import { prestartFromEnv } from '../../../../containers/worker/src/engine/prestart';
+import { cpuLimit, prestartedThreadCount, releasePrestartedThreads } from '../../../../containers/worker/src/engine/threads';
 import { defectRecords, formatRecord, prng } from '../../../../containers/worker/src/sample-data';
 import { createBucket, exists, getBuffer, motoS3, put, uniqueBucket } from '../support/s3';
 
@@ -193,6 +194,7 @@ describe('scan threads started before the chunk is known (prestartFromEnv)', () 
     expect(prestartFromEnv(env({ OPERATION: 'transform-records' }), 2)).toBe(0);
     expect(prestartFromEnv(env({ WORKER_THREADS: 'two' }), 2)).toBe(0);
     expect(prestartFromEnv(env({ OPERATION_CONFIG: '{not json' }), 2)).toBe(0);
+    expect(prestartFromEnv(env({ OPERATION_CONFIG: '{"defaultUtcOffset":"noon"}' }), 2)).toBe(0);
     expect(prestartedThreadCount()).toBe(0);
   });
 });
