@@ -8,6 +8,14 @@
  * load average at each size, and the CPU time per row of the source process (process.cpuUsage) and of its
  * server backend (/proc/<pid>/stat), which are steadier than wall time on a loaded machine.
  * ROAD_BENCH_ROWS=250000,1000000 overrides the sizes.
+ *
+ * What each side's time holds: psql's is the whole psql process (start, connect, the three session
+ * statements, the COPY into /dev/null, exit), so it carries every fixed cost of a read; the source's is
+ * `processQuery` alone in a process already started and connected (BEGIN, the session settings, the
+ * LIMIT 0 describe, the COPY scanned and aggregated, COMMIT): no process start, module load, connection,
+ * TLS (the local cluster is reached in the clear), migration, results write or write-back. Node's bare
+ * read times the CopyOutReader alone. The source's time also holds its JIT warm-up (a fresh process per
+ * run, as the job runs), which psql does not have.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';

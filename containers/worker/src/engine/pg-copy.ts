@@ -128,9 +128,17 @@ function hexValue(b: number): number {
   return b <= NINE ? b - ZERO : (b | 0x20) - 0x61 + 10;
 }
 
+/**
+ * The plain-decimal reader and its result object, bound once: a module's exports may be getters (the
+ * CommonJS that tsx and esbuild emit defines every export as one), and three numbers per row read
+ * through them cost about 0.4 us per row.
+ */
+const readDecimal = readPlainDecimal;
+const decimalValue = plainDecimal;
+
 /** A plain decimal (engine/plain-decimal.ts) filling buf[s, e) exactly, or NaN when it is anything else. */
 function plainNumber(buf: Buffer, s: number, e: number): number {
-  return readPlainDecimal(buf, s, e) === e ? plainDecimal[0] : NaN;
+  return readDecimal(buf, s, e) === e ? decimalValue[0] : NaN;
 }
 
 /** The value of the two decimal digits at buf[i], buf[i + 1], or -1 when either is not a digit. */
@@ -144,14 +152,14 @@ function twoDigits(buf: Buffer, i: number): number {
  * `YYYY-MM-DD HH:MM:SS+00` (a timestamptz without fraction, with TimeZone UTC and DateStyle ISO), year
  * 1000..9999, as the ISO string of pg's Date (`YYYY-MM-DDTHH:MM:SS.000Z`); undefined for any other text.
  * The strings of the current day are kept in a table of its 86,400 seconds (bounded; renewed when the
- * day changes), so a repeated second costs no allocation and the string is flat for the step's regex.
+ * day changes), so a repeated second costs no allocation (the step's regex flattens each string once).
  * The day's ten bytes are checked once when the day changes; a row of the same day compares them and
  * reads the time.
  */
 class UtcTimestamps {
   private readonly dayBytes = Buffer.alloc(10);
-  /** `YYYY-MM-DDTHH:MM:SS.000Z` of the current day, the time filled in per new second. */
-  private readonly iso = Buffer.from('0000-00-00T00:00:00.000Z', 'latin1') as Latin1;
+  /** `YYYY-MM-DDT` of the current day. */
+  private dayPrefix = '';
   private hasDay = false;
   private times: (string | null)[] = new Array<string | null>(86_400).fill(null);
 
@@ -175,10 +183,9 @@ class UtcTimestamps {
     const t = h * 3600 + m * 60 + sec;
     let text = this.times[t];
     if (text === null) {
-      // one flat string made once per second of the day: the day, then the time, in the ISO frame
-      const iso = this.iso;
-      buf.copy(iso, 11, s + 11, s + 19);
-      this.times[t] = text = iso.latin1Slice(0, 24);
+      // made once per second of the day, in JS (no call into the runtime per new second: the first
+      // rows of a day are mostly new seconds, a fixed cost per run that shows at 1M rows)
+      this.times[t] = text = `${this.dayPrefix}${TWO_DIGITS[h]}:${TWO_DIGITS[m]}:${TWO_DIGITS[sec]}.000Z`;
     }
     return text;
   }
@@ -188,12 +195,15 @@ class UtcTimestamps {
     if (buf[s + 4] !== MINUS || buf[s + 7] !== MINUS || buf[s] === ZERO) return false;
     if (twoDigits(buf, s) < 0 || twoDigits(buf, s + 2) < 0 || twoDigits(buf, s + 5) < 0 || twoDigits(buf, s + 8) < 0) return false;
     buf.copy(this.dayBytes, 0, s, s + 10);
-    buf.copy(this.iso, 0, s, s + 10);
+    this.dayPrefix = `${(buf as Latin1).latin1Slice(s, s + 10)}T`;
     this.hasDay = true;
     this.times = new Array<string | null>(86_400).fill(null);
     return true;
   }
 }
+
+/** '00' .. '59' */
+const TWO_DIGITS = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
 
 /**
  * Strings of a text column that repeat (a segment id, a severity) are made once: a field of at most
