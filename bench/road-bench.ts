@@ -23,18 +23,13 @@ import * as os from 'os';
 import * as path from 'path';
 import { Client } from 'pg';
 import { CopyOutReader } from '../containers/worker/src/engine/pg-copy';
-import { copyStatement, processQuery } from '../containers/worker/src/engine/postgres';
+import { copyStatement } from '../containers/worker/src/engine/postgres';
 import { DEFAULT_DEFECTS_QUERY } from '../containers/worker/src/road-metrics/job';
+import { BENCH_PERIOD } from './road-source-main';
+import { bundleWorker } from './worker-process';
 import { DEFAULT_PG_BIN, startPostgres, stopPostgres } from '../test/support/postgres-global-setup';
 
-const FROM = '2023-11-01T00:00:00Z';
-const TO = '2023-11-02T00:00:00Z';
-
-/** CPU time (user + system) of a process in ms, from /proc (the server backend runs on this machine). */
-function procCpuMs(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in clock ticks of 1/100 s
-}
+const FROM = BENCH_PERIOD.from.toISOString();
 
 interface SourceRun {
   ms: number;
@@ -46,36 +41,14 @@ interface SourceRun {
   serverUs: number;
 }
 
-async function child(url: string, table: string): Promise<void> {
-  const db = new Client({ connectionString: url });
-  await db.connect();
-  const backend = (await db.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
-  const server0 = procCpuMs(backend);
-  const cpu0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
-  const run = await processQuery('aggregate-defects', db, { ...DEFAULT_DEFECTS_QUERY, table }, { from: new Date(FROM), to: new Date(TO) });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  const cpu = process.cpuUsage(cpu0);
-  const serverMs = procCpuMs(backend) - server0;
-  await db.end();
-  const out: SourceRun = {
-    ms,
-    records: run.records,
-    rejected: run.rejected,
-    maxRssMb: process.resourceUsage().maxRSS / 1024,
-    workerUs: (cpu.user + cpu.system) / run.records,
-    serverUs: (serverMs * 1000) / run.records,
-  };
-  process.stdout.write(JSON.stringify(out) + '\n');
-}
-
-function measureSource(url: string, table: string): SourceRun {
-  const res = spawnSync(process.execPath, [...process.execArgv, __filename, 'child', url, table], { encoding: 'utf8', maxBuffer: 1 << 20 });
+/** The source side in its own process, from the bundle (so each run's peak RSS is its own). */
+function measureSource(bundle: string, url: string, table: string): SourceRun {
+  const res = spawnSync(process.execPath, [bundle, url, table], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (res.status !== 0) throw new Error(`source run failed: ${res.stderr}`);
   return JSON.parse(res.stdout.trim().split('\n').pop()!);
 }
 
-const period = { from: new Date(FROM), to: new Date(TO) };
+const period = BENCH_PERIOD;
 
 /** The source's own COPY statement, read by psql into /dev/null (the same session settings first). */
 function measureCopy(url: string, table: string): number {
@@ -109,6 +82,7 @@ const load = () => os.loadavg()[0].toFixed(1);
 
 async function main(): Promise<void> {
   const sizes = (process.env.ROAD_BENCH_ROWS ?? '1000000,4000000').split(',').map(Number);
+  const bundle = bundleWorker(fs.mkdtempSync(path.join(os.tmpdir(), 'road-bench-')), path.join(__dirname, 'road-source-main.ts'), 'road-source.js');
   await startPostgres();
   const url = process.env.PG_TEST_URL!;
   const db = new Client({ connectionString: url });
@@ -132,10 +106,10 @@ async function main(): Promise<void> {
       measureCopy(url, table); // warm the cache for both
       // interleaved, best of two each, so that a burst of load on the shared machine hits both sides
       const copy1 = measureCopy(url, table);
-      const a = measureSource(url, table);
+      const a = measureSource(bundle, url, table);
       const node1 = await measureNodeCopy(db, table);
       const copy2 = measureCopy(url, table);
-      const b = measureSource(url, table);
+      const b = measureSource(bundle, url, table);
       const node2 = await measureNodeCopy(db, table);
       const copyMs = Math.min(copy1, copy2);
       const nodeMs = Math.min(node1.ms, node2.ms);
@@ -176,14 +150,7 @@ async function main(): Promise<void> {
   process.stdout.write(out.join('\n') + '\n');
 }
 
-if (process.argv[2] === 'child') {
-  child(process.argv[3], process.argv[4]).catch((err: Error) => {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(1);
-  });
-} else {
-  main().catch((err: Error) => {
-    process.stderr.write(`bench:road: ${err.message}\n`);
-    process.exit(1);
-  });
-}
+main().catch((err: Error) => {
+  process.stderr.write(`bench:road: ${err.message}\n`);
+  process.exit(1);
+});
