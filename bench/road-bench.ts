@@ -11,7 +11,8 @@
  *
  * What each side's time holds: psql's is the whole psql process (start, connect, the three session
  * statements, the COPY into /dev/null, exit), so it carries every fixed cost of a read; the source's is
- * `processQuery` alone in a process already started and connected (BEGIN, the session settings, the
+ * `processQuery` alone in a process already started and connected (the source side runs from an
+ * esbuild bundle made with the worker image's flags, bench/road-source-main.ts, as the job runs it) (BEGIN, the session settings, the
  * LIMIT 0 describe, the COPY scanned and aggregated, COMMIT): no process start, module load, connection,
  * TLS (the local cluster is reached in the clear), migration, results write or write-back. Node's bare
  * read times the CopyOutReader alone. The source's time also holds its JIT warm-up (a fresh process per
