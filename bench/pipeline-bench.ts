@@ -23,7 +23,8 @@ import { spawnSync } from 'child_process';
 import { bundleWorker } from './worker-process';
 
 const RECORDS = Number(process.env.PIPELINE_BENCH_RECORDS ?? 2_000_000);
-const CHUNK_RECORDS = Number(process.env.PIPELINE_BENCH_CHUNK_RECORDS ?? 500_000);
+/** Unset: the runner's default chunking (one chunk per worker here); set: that many records per chunk. */
+const CHUNK_RECORDS = process.env.PIPELINE_BENCH_CHUNK_RECORDS ? Number(process.env.PIPELINE_BENCH_CHUNK_RECORDS) : undefined;
 const WORKERS = 2;
 const BUCKET = 'bench';
 
@@ -128,7 +129,7 @@ async function main(): Promise<void> {
         input,
         operation: 'aggregate-defects',
         output,
-        chunkRecords: CHUNK_RECORDS,
+        ...(CHUNK_RECORDS !== undefined ? { chunkRecords: CHUNK_RECORDS } : {}),
         workers: WORKERS,
         // Every chunk on the worker pool (the Batch route), none in-process.
         lambdaMaxRecords: 0,
@@ -170,7 +171,7 @@ async function main(): Promise<void> {
     const lines = [
       `| figure | value | load average (1 min) |`,
       `| --- | --- | --- |`,
-      `| input | ${RECORDS.toLocaleString('en-US')} JSON-lines records, ${(bytes / 1e6).toFixed(0)} MB; pipeline: ${WORKERS} workers, ${cold.result.chunkCount} chunks of ${CHUNK_RECORDS.toLocaleString('en-US')} | |`,
+      `| input | ${RECORDS.toLocaleString('en-US')} JSON-lines records, ${(bytes / 1e6).toFixed(0)} MB; pipeline: ${WORKERS} workers, ${cold.result.chunkCount} chunks (${CHUNK_RECORDS !== undefined ? `of ${CHUNK_RECORDS.toLocaleString('en-US')} records` : "the runner's default: one per worker"}) | |`,
       `| one whole-object worker process (bundled, 1 thread, from the embedded S3) | ${wholeRow(wholeRuns.s3)} |`,
       `| one whole-object worker process (bundled, 1 thread, reading the local file: WORKER_LOCAL_INPUT_ROOT) | ${localInput ? wholeRow(wholeRuns.local) : `${notSupported} |`} |`,
       `| pipeline, cold (empty cache), end to end | ${sec(cold.result.durationMs)} s (${rate(cold.result.durationMs)}); CPU ${sec(cold.cpuMs)} s | ${cold.load} |`,

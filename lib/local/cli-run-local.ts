@@ -52,7 +52,7 @@ export function register(program: Command, ctx?: CliContext): void {
     .requiredOption('--input <file>', 'input file (.jsonl/.ndjson/.json/.csv, optionally .gz)')
     .requiredOption('--operation <name>', 'record operation (e.g. aggregate-defects, transform-records)')
     .requiredOption('--output <file>', 'where the result goes')
-    .option('--chunk-records <n>', 'target records per chunk (default 500000)', intArg(1))
+    .option('--chunk-records <n>', 'target records per chunk (default: one chunk per worker, in rounds of chunks of at most 256 MiB)', intArg(1))
     .option('--workers <n>', 'chunks processed at once (default: number of CPUs)', intArg(1))
     .option('--run-id <id>', 'continue the run with this id (finished chunks are skipped)')
     .option('--operation-config <json>', 'OPERATION_CONFIG for the operation')
