@@ -9,7 +9,8 @@ import { freePort } from './moto-global-setup';
  * `postgres` user when jest runs as root) on 127.0.0.1 and a free port, and publishes its URL as
  * PG_TEST_URL. The cluster has ssl=on with a server certificate (IP 127.0.0.1, DNS localhost) signed by
  * a throwaway CA made with `openssl` here; the CA's PEM file is published as PG_TEST_TLS_CA, so tests
- * can connect with TLS verified against it (plain connections keep working: ssl=on does not require TLS). Nothing is skipped when the server is missing: the run fails with how to install it.
+ * can connect with TLS verified against it (plain connections keep working: ssl=on does not require
+ * TLS). Nothing is skipped when the server is missing: the run fails with how to install it.
  * `stopPostgres()` (globalTeardown) stops the cluster and removes its directory.
  */
 export const DEFAULT_PG_BIN = '/usr/lib/postgresql/15/bin';
@@ -35,7 +36,7 @@ function pgRun(cluster: Pick<RunningCluster, 'bin' | 'asPostgres'>, tool: string
  * and DNS localhost) in `dir`: ca.crt, server.crt, server.key (owned by `postgres`, mode 0600, as the
  * server requires). Fails with how to install openssl when it is missing.
  */
-function makeTestCertificates(dir: string, asPostgres: boolean): void {
+function makeTestCertificates(dir: string, owner: [uid: number, gid: number] | undefined): void {
   fs.mkdirSync(dir);
   const openssl = (args: string[]): void => {
     const res = spawnSync('openssl', args, { encoding: 'utf8', cwd: dir });
@@ -51,11 +52,7 @@ function makeTestCertificates(dir: string, asPostgres: boolean): void {
   fs.writeFileSync(path.join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
   openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext']);
   fs.chmodSync(path.join(dir, 'server.key'), 0o600);
-  if (asPostgres) {
-    const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-    const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-    for (const f of ['', 'server.crt', 'server.key']) fs.chownSync(path.join(dir, f), uid, gid);
-  }
+  if (owner) for (const f of ['', 'server.crt', 'server.key']) fs.chownSync(path.join(dir, f), ...owner);
 }
 
 export async function startPostgres(): Promise<void> {
@@ -73,16 +70,19 @@ export async function startPostgres(): Promise<void> {
   const data = path.join(dir, 'data');
   const sockets = path.join(dir, 'sockets');
   fs.mkdirSync(sockets);
+  // the server's files belong to the user it runs as
+  let owner: [uid: number, gid: number] | undefined;
   if (asPostgres) {
     const id = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
     const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
     if (id.status !== 0) throw new Error('running as root but there is no `postgres` user to run the PostgreSQL server as');
-    for (const p of [dir, sockets]) fs.chownSync(p, Number(id.stdout.trim()), Number(gid.stdout.trim()));
+    owner = [Number(id.stdout.trim()), Number(gid.stdout.trim())];
+    for (const p of [dir, sockets]) fs.chownSync(p, ...owner);
   }
   const port = await freePort();
   const tls = path.join(dir, 'tls');
   try {
-    makeTestCertificates(tls, asPostgres);
+    makeTestCertificates(tls, owner);
     pgRun(cluster, 'initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync']);
     // fsync off: a throwaway cluster trades durability for test speed.
     const opts = [
