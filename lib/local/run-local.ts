@@ -20,7 +20,8 @@ import { EXIT_CONFIG, EXIT_FAILED, exitCodeFor } from '../../containers/worker/s
 import { retentionDaysFrom, tagWrites } from '../../containers/worker/src/retention';
 import type { ChunkResult } from '../../containers/worker/src/engine';
 import type { AslDefinition } from './asl';
-import { linkLocalInput, linkObject, LOCAL_INPUT_ROOT_VARIABLE, startEmbeddedS3 } from './embedded-s3';
+import { codeCacheFile } from './code-cache';
+import { bundledS3rver, linkLocalInput, linkObject, LOCAL_INPUT_ROOT_VARIABLE, startEmbeddedS3 } from './embedded-s3';
 import { LOAD_MANIFEST_STATE, toLocalDefinition } from './local-definition';
 import { ProgressReporter, silentReporter } from './progress-reporter';
 import { cachedBySources, packageVersion, SourceCacheOptions } from './source-cache';
@@ -172,7 +173,7 @@ function checkOptions(o: LocalRunOptions): void {
  * its sources: the bundle is cached under the source cache, keyed by the esbuild version and checked
  * against every file esbuild read for it (the bundle itself included).
  */
-export async function bundleWorker(cache: SourceCacheOptions): Promise<{ file: string; hit: boolean }> {
+export async function bundleWorker(cache: SourceCacheOptions): Promise<{ file: string; codeCache: string; hit: boolean }> {
   const lookup = await cachedBySources(
     'worker-bundle',
     { esbuild: packageVersion('esbuild'), entry: 'containers/worker/src/main.ts' },
@@ -200,7 +201,7 @@ export async function bundleWorker(cache: SourceCacheOptions): Promise<{ file: s
     },
     cache,
   );
-  return { file: lookup.value, hit: lookup.hit };
+  return { file: lookup.value, codeCache: codeCacheFile(lookup.value, lookup.fingerprint), hit: lookup.hit };
 }
 
 type TaskHandler = (input: unknown) => Promise<unknown>;
@@ -290,7 +291,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const endpoint = external ? external.endpoint : `http://127.0.0.1:${port}`;
   const serverStarting: Promise<{ readonly endpoint: string; close(): Promise<void> }> = external
     ? Promise.resolve({ endpoint, close: async () => undefined })
-    : startEmbeddedS3(s3Dir, LOCAL_BUCKET, port);
+    : bundledS3rver(cache).then((bundle) => startEmbeddedS3(s3Dir, LOCAL_BUCKET, port, bundle));
   serverStarting.catch(() => undefined);
   const credentials = external ? { accessKeyId: external.accessKeyId, secretAccessKey: external.secretAccessKey } : { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
   const region = external?.region ?? 'us-east-1';
@@ -301,7 +302,7 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   let pool: WorkerPool | undefined;
   const [bundleResult] = await Promise.allSettled([bundleWorker(cache)]);
   if (bundleResult.status === 'fulfilled') {
-    pool = new WorkerPool({ workerJs: bundleResult.value.file, size: workers, env: workerEnvBase });
+    pool = new WorkerPool({ workerJs: bundleResult.value.file, codeCache: bundleResult.value.codeCache, size: workers, env: workerEnvBase });
     // The worker processes start (Node, the bundle's modules) while the S3 server starts and the
     // synthesis, validation and planning run.
     pool.prestart();

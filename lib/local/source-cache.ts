@@ -74,6 +74,8 @@ export interface CacheLookup<T> {
   readonly hit: boolean;
   /** The entry's file. */
   readonly file: string;
+  /** The hash of the entry's source files' paths and contents (it changes whenever one of them does). */
+  readonly fingerprint: string;
 }
 
 /**
@@ -96,7 +98,7 @@ export async function cachedBySources<T>(
   try {
     const entry = JSON.parse(fs.readFileSync(file, 'utf8')) as Entry<T>;
     if (entry.format === FORMAT && entry.key === keyText && entry.fingerprint === fingerprintFiles(entry.files)) {
-      return { value: entry.value, hit: true, file };
+      return { value: entry.value, hit: true, file, fingerprint: entry.fingerprint };
     }
   } catch {
     // no entry, or an unreadable one: build it again
@@ -106,7 +108,7 @@ export async function cachedBySources<T>(
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, JSON.stringify(entry));
   fs.renameSync(tmp, file);
-  return { value, hit: false, file };
+  return { value, hit: false, file, fingerprint: entry.fingerprint };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as http from 'http';
 import * as os from 'os';
+import { mainWithCodeCache } from './code-cache';
 
 /**
  * Long-lived worker processes for the local runner's Batch route. Each is the bundled worker
@@ -16,6 +17,12 @@ export interface WorkerPoolOptions {
   readonly size: number;
   /** Environment of the processes (S3 endpoint and credentials, LOG_LEVEL, ...). */
   readonly env: NodeJS.ProcessEnv;
+  /**
+   * A V8 code cache file for `workerJs` (code-cache.ts): the processes load the bundle with it, and the
+   * processes that found no usable cache write one when they exit.
+   * @default - no code cache: `node workerJs`
+   */
+  readonly codeCache?: string;
 }
 
 /** What one chunk ended with: the worker's HTTP status and result document, or its process's exit. */
@@ -122,7 +129,9 @@ export class WorkerPool {
   }
 
   private spawn(): Member {
-    const child = spawn(process.execPath, ['--enable-source-maps', this.options.workerJs, '--serve', '--port', '0'], {
+    const args = ['--serve', '--port', '0'];
+    const { workerJs, codeCache } = this.options;
+    const child = spawn(process.execPath, ['--enable-source-maps', ...(codeCache ? mainWithCodeCache(workerJs, codeCache, args) : [workerJs, ...args])], {
       env: { ...this.options.env, HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
