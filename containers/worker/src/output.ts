@@ -182,18 +182,24 @@ export async function getText(s3: S3Client, bucket: string, key: string): Promis
  * error naming the output and what to check otherwise.
  */
 export async function prepareOutput(s3: S3Client, bucket: string, keys: string[]): Promise<void> {
-  for (const key of keys) {
-    try {
-      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-    } catch (err) {
-      const e = err as { name?: string; message?: string };
-      throw new Error(
-        `output s3://${bucket}/${key} is not writable (${e.name ?? 'Error'}: ${e.message ?? String(err)}); ` +
-          `check that OUTPUT_S3_BUCKET exists and that the job may write and delete objects under OUTPUT_S3_KEY. ` +
-          `No input was read.`,
-        { cause: err },
-      );
-    }
+  // One round trip instead of one per key (every chunk of a run starts with this); the error reported
+  // is that of the first key that failed, in the order given.
+  const outcomes = await Promise.allSettled(keys.map((key) => deleteOutput(s3, bucket, key)));
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+async function deleteOutput(s3: S3Client, bucket: string, key: string): Promise<void> {
+  try {
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  } catch (err) {
+    const e = err as { name?: string; message?: string };
+    throw new Error(
+      `output s3://${bucket}/${key} is not writable (${e.name ?? 'Error'}: ${e.message ?? String(err)}); ` +
+        `check that OUTPUT_S3_BUCKET exists and that the job may write and delete objects under OUTPUT_S3_KEY. ` +
+        `No input was read.`,
+      { cause: err },
+    );
   }
 }
 

@@ -2,8 +2,8 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { EmbeddedS3, linkLocalInput, linkObject, startEmbeddedS3 } from '../../../lib/local/embedded-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { bundledS3rver, EmbeddedS3, linkLocalInput, linkObject, startEmbeddedS3 } from '../../../lib/local/embedded-s3';
 
 /** The local runner's S3: s3rver in a child process, the input linked into its store instead of copied. */
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'embedded-s3-test-'));
@@ -129,4 +129,48 @@ test('linkLocalInput refuses a key or bucket that would leave the root', () => {
   expect(() => linkLocalInput(root, 'b', '../../escape.jsonl', file)).toThrow(/does not map to a file under/);
   expect(() => linkLocalInput(root, '..', 'x.jsonl', file)).toThrow(/does not map to a file under/);
   expect(fs.existsSync(path.join(tmp, 'escape.jsonl'))).toBe(false);
+});
+
+describe('the server from bundledS3rver (one file in the source cache, with a code cache)', () => {
+  const cache = { directory: path.join(tmp, 'source-cache') };
+
+  test('is built once, serves what the runner needs, and leaves a code cache that the next start keeps', async () => {
+    const first = await bundledS3rver(cache);
+    expect(first.hit).toBe(false);
+    expect(fs.existsSync(first.file)).toBe(true);
+    expect(path.dirname(first.codeCache)).toBe(cache.directory);
+    expect(fs.existsSync(first.codeCache)).toBe(false);
+
+    const store = path.join(tmp, 'store-bundled');
+    const bundled = await startEmbeddedS3(store, 'b', 0, first);
+    const client = new S3Client({ endpoint: bundled.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    try {
+      // The bundle is what the server process runs, not s3rver's modules.
+      expect(bundled.process.spawnargs).toContain(first.file);
+      const link = linkObject(store, 'b', 'inputs/r9/input.jsonl', file);
+      const bytes = fs.readFileSync(file);
+      const range = await client.send(new GetObjectCommand({ Bucket: 'b', Key: 'inputs/r9/input.jsonl', Range: 'bytes=1000003-1500000' }));
+      expect(Buffer.from(await range.Body!.transformToByteArray()).equals(bytes.subarray(1_000_003, 1_500_001))).toBe(true);
+      expect((await client.send(new HeadObjectCommand({ Bucket: 'b', Key: 'inputs/r9/input.jsonl' }))).ETag).toBe(JSON.stringify(link.etag));
+      await client.send(new PutObjectCommand({ Bucket: 'b', Key: 'runs/r9/done/0', Body: '{"ok":true}' }));
+      expect(await (await client.send(new GetObjectCommand({ Bucket: 'b', Key: 'runs/r9/done/0' }))).Body!.transformToString()).toBe('{"ok":true}');
+      await client.send(new PutObjectCommand({ Bucket: 'b', Key: 'runs/r9/done/1', Body: '{}' }));
+      await client.send(new DeleteObjectCommand({ Bucket: 'b', Key: 'runs/r9/done/1' }));
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: 'b', Prefix: 'runs/r9/' }));
+      expect(listed.Contents?.map((c) => c.Key)).toEqual(['runs/r9/done/0']);
+    } finally {
+      client.destroy();
+      await bundled.close();
+    }
+    // Written when the server process exited.
+    const written = fs.statSync(first.codeCache);
+    expect(written.size).toBeGreaterThan(0);
+
+    const second = await bundledS3rver(cache);
+    expect(second).toEqual({ ...first, hit: true });
+    const again = await startEmbeddedS3(path.join(tmp, 'store-bundled-2'), 'b', 0, second);
+    await again.close();
+    // Accepted, so not written again.
+    expect(fs.statSync(second.codeCache).ino).toBe(written.ino);
+  }, 60_000);
 });

@@ -37,6 +37,14 @@ function readJson(file: string): Record<string, unknown> {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
 }
 
+/** The code cache files in the cache directory, with their inodes (a rewritten cache is a new file). */
+function codeCaches(): Record<string, number> {
+  const found: Record<string, number> = {};
+  for (const f of fs.readdirSync(cacheDirectory).filter((f) => f.endsWith('.v8cache')).sort()) found[f] = fs.statSync(path.join(cacheDirectory, f)).ino;
+  return found;
+}
+const codeCachesAfter: Partial<Record<'jsonl' | 'csv', Record<string, number>>> = {};
+
 describe.each(['jsonl', 'csv'] as const)('run-local on 1M records of %s', (format) => {
   const input = path.join(tmp, `defects-1m.${format}`);
   const output = path.join(tmp, `result-${format}.json`);
@@ -81,6 +89,7 @@ describe.each(['jsonl', 'csv'] as const)('run-local on 1M records of %s', (forma
       },
     });
     leftAfterRun = processesMentioning(tmp);
+    codeCachesAfter[format] = codeCaches();
   }, 900_000);
 
   test('the run succeeds over every record', () => {
@@ -108,6 +117,16 @@ describe.each(['jsonl', 'csv'] as const)('run-local on 1M records of %s', (forma
   test('the first run synthesizes and bundles; the second (other input, same settings) reuses both from the cache', () => {
     const expected = format === 'jsonl' ? { definition: false, workerBundle: false } : { definition: true, workerBundle: true };
     expect(result.cache).toEqual(expected);
+  });
+
+  test('the worker processes and the S3 server load their bundles with V8 code caches: written by the first run, kept by the second', () => {
+    const caches = codeCachesAfter[format]!;
+    expect(Object.keys(caches).map((f) => f.replace(/-[0-9a-f]{24}\.js\.[0-9a-f]{16}\./, '-<key>.js.<fingerprint>.'))).toEqual([
+      `s3rver-bundle-<key>.js.<fingerprint>.${process.version}-${process.arch}.v8cache`,
+      `worker-bundle-<key>.js.<fingerprint>.${process.version}-${process.arch}.v8cache`,
+    ]);
+    // The second run found them valid (V8 accepted them): the same files, not rewritten.
+    if (format === 'csv') expect(caches).toEqual(codeCachesAfter.jsonl);
   });
 
   test('nothing of the run is left running: no worker process, no S3 server', () => {

@@ -50,6 +50,10 @@ describe('cachedBySources over the files esbuild finds in an import graph', () =
     const third = await lookup();
     expect(third.hit).toBe(false);
     expect(third.value).toEqual({ text: 'export const x = 2;\n', build: 2 });
+    // The fingerprint names what the entry was built from (code caches are named by it): same sources, same fingerprint.
+    expect(second.fingerprint).toBe(first.fingerprint);
+    expect(third.fingerprint).not.toBe(first.fingerprint);
+    expect((await lookup()).fingerprint).toBe(third.fingerprint);
     expect((await lookup()).hit).toBe(true);
 
     const otherKey = await lookup({ v: 2 });
