@@ -289,9 +289,15 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   // endpoint) start at once instead of after the server process has loaded s3rver.
   const port = external ? 0 : await freeLoopbackPort();
   const endpoint = external ? external.endpoint : `http://127.0.0.1:${port}`;
-  const serverStarting: Promise<{ readonly endpoint: string; close(): Promise<void> }> = external
+  // The server's bundle is looked up (a few milliseconds when cached) and its process spawned before the
+  // worker bundle's sources are checked: validation and planning wait for the server.
+  let s3rverBundle: Awaited<ReturnType<typeof bundledS3rver>> | { error: unknown } | undefined;
+  if (!external) s3rverBundle = await bundledS3rver(cache).catch((error: unknown) => ({ error }));
+  const serverStarting: Promise<{ readonly endpoint: string; close(): Promise<void> }> = !s3rverBundle
     ? Promise.resolve({ endpoint, close: async () => undefined })
-    : bundledS3rver(cache).then((bundle) => startEmbeddedS3(s3Dir, LOCAL_BUCKET, port, bundle));
+    : 'error' in s3rverBundle
+      ? Promise.reject(s3rverBundle.error)
+      : startEmbeddedS3(s3Dir, LOCAL_BUCKET, port, s3rverBundle);
   serverStarting.catch(() => undefined);
   const credentials = external ? { accessKeyId: external.accessKeyId, secretAccessKey: external.secretAccessKey } : { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
   const region = external?.region ?? 'us-east-1';
