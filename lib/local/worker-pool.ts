@@ -179,7 +179,8 @@ export class WorkerPool {
         else member.child.once('exit', () => setImmediate(finish));
       };
       const req = http.request(
-        { host: '127.0.0.1', port, method: 'POST', path: '/process', agent: member.agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+        // The result document is in S3 (the aggregate step reads it there): not sent back and parsed here.
+        { host: '127.0.0.1', port, method: 'POST', path: '/process?document=omit', agent: member.agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
         (res) => {
           const parts: Buffer[] = [];
           res.on('data', (d: Buffer) => parts.push(d));

@@ -5,7 +5,8 @@ import { runWorker } from './run';
 
 /**
  * Local mode outside Batch: `GET /healthz` and `POST /process` (a JSON body with the environment
- * contract's fields; S3 endpoints and credentials still come from the process environment).
+ * contract's fields; S3 endpoints and credentials still come from the process environment; with
+ * `?document=omit` the answer has no result document).
  * SIGTERM stops accepting requests, interrupts running chunks (they save checkpoints) and exits.
  */
 export interface ServeHandle {
@@ -39,12 +40,19 @@ export function serve(port: number, log: Logger, host = '0.0.0.0'): Promise<Serv
   const running = new Set<Promise<unknown>>();
 
   const server = http.createServer((req, res) => {
-    const url = (req.url ?? '/').split('?')[0];
+    const [url, queryText] = (req.url ?? '/').split('?', 2);
     if (req.method === 'GET' && url === '/healthz') {
       send(res, controller.signal.aborted ? 503 : 200, { status: controller.signal.aborted ? 'stopping' : 'ok' });
       return;
     }
     if (req.method === 'POST' && url === '/process') {
+      // `?document=omit`: the answer leaves out the result document (it is in S3 at output.key), which
+      // the local runner's pool never reads; a large aggregate's is most of the answer.
+      const document = new URLSearchParams(queryText ?? '').get('document') ?? 'include';
+      if (document !== 'include' && document !== 'omit') {
+        send(res, 400, { error: `query parameter document=${JSON.stringify(document)} is not allowed; use document=include (the default) or document=omit` });
+        return;
+      }
       const work = (async () => {
         let body: Record<string, unknown>;
         try {
@@ -59,7 +67,7 @@ export function serve(port: number, log: Logger, host = '0.0.0.0'): Promise<Serv
           const config = parseConfig(body);
           const result = await runWorker(config, log, controller.signal);
           const status = result.status === 'succeeded' ? 200 : result.status === 'interrupted' ? 503 : 422;
-          send(res, status, result);
+          send(res, status, document === 'omit' ? { ...result, document: undefined } : result);
         } catch (err) {
           if (err instanceof ConfigError) send(res, 400, { error: err.message, variable: err.variable });
           else {

@@ -257,8 +257,27 @@ test('--serve answers GET /healthz and POST /process and shuts down on SIGTERM',
       ),
     });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: 'succeeded', records: 500 });
-    expect(await getJsonObject(s3, BUCKET, 'out/serve.json')).toEqual(referenceAggregate(defectRecords({ count: 500, seed: 4, format: 'csv' })));
+    const answer = (await res.json()) as Record<string, unknown>;
+    expect(answer).toMatchObject({ status: 'succeeded', records: 500 });
+    const reference = referenceAggregate(defectRecords({ count: 500, seed: 4, format: 'csv' }));
+    expect(await getJsonObject(s3, BUCKET, 'out/serve.json')).toEqual(reference);
+    // The answer carries the result document, unless asked to leave it out (the local runner's pool does).
+    expect(answer.document).toEqual(reference);
+    const brief = await fetch(`http://127.0.0.1:${port}/process?document=omit`, {
+      method: 'POST',
+      body: JSON.stringify(contract({ OPERATION: 'aggregate-defects', INPUT_S3_KEY: 'in/serve.csv', OUTPUT_S3_KEY: 'out/serve-brief.json' })),
+    });
+    expect(brief.status).toBe(200);
+    const briefAnswer = (await brief.json()) as Record<string, unknown>;
+    expect(briefAnswer).toMatchObject({ status: 'succeeded', records: 500, output: { bucket: BUCKET, key: 'out/serve-brief.json' } });
+    expect(briefAnswer).not.toHaveProperty('document');
+    expect(await getJsonObject(s3, BUCKET, 'out/serve-brief.json')).toEqual(reference);
+    const badQuery = await fetch(`http://127.0.0.1:${port}/process?document=none`, {
+      method: 'POST',
+      body: JSON.stringify(contract({ OPERATION: 'aggregate-defects', INPUT_S3_KEY: 'in/serve.csv', OUTPUT_S3_KEY: 'out/serve-bad.json' })),
+    });
+    expect(badQuery.status).toBe(400);
+    expect(await badQuery.json()).toEqual({ error: 'query parameter document="none" is not allowed; use document=include (the default) or document=omit' });
 
     const bad = await fetch(`http://127.0.0.1:${port}/process`, { method: 'POST', body: JSON.stringify({ JOB_ID: 'x' }) });
     expect(bad.status).toBe(400);
