@@ -83,19 +83,21 @@ export async function aggregateRun(event: AggregateEvent, deps: AggregateDeps): 
   const config = op.parseConfig(JSON.parse(event.operationConfig || '{}'));
 
   const done = await listDoneIndexes(s3, runsBucket, event.runId);
-  const limit = pLimit(READ_CONCURRENCY);
   const documentKey = (c: ManifestChunk): string => (op.output === 'records' ? derivedKeys(c.outputKey).summary : c.outputKey);
-  const documents = await Promise.all(
-    chunks.map((c) => limit(async () => (done.has(c.index) ? readJson<Record<string, unknown>>(s3, runsBucket, documentKey(c)) : undefined))),
-  );
 
   let state = op.init(config);
   const failed: ManifestChunk[] = [];
-  for (const [i, c] of chunks.entries()) {
-    const doc = documents[i];
-    if (doc === undefined) failed.push(c);
-    else state = op.merge(state, op.deserialize(doc));
-  }
+  // Merged in chunk order while the next READ_CONCURRENCY documents are read: at most that many are
+  // held at once, whatever the number of chunks, and reading overlaps merging.
+  await forEachInOrder(
+    chunks,
+    (c) => (done.has(c.index) ? readJson<Record<string, unknown>>(s3, runsBucket, documentKey(c)) : Promise.resolve(undefined)),
+    READ_CONCURRENCY,
+    (doc, c) => {
+      if (doc === undefined) failed.push(c);
+      else state = op.merge(state, op.deserialize(doc));
+    },
+  );
   const succeeded = chunks.length - failed.length;
   const tolerated = deps.toleratedFailurePercentage;
   const status: RunStatus =
@@ -161,6 +163,38 @@ export async function aggregateRun(event: AggregateEvent, deps: AggregateDeps): 
     ),
   );
   return summary;
+}
+
+/**
+ * Calls `use` with `read(item)` for every item in order, reading up to `window` items ahead: item
+ * i + window is read only once item i has been used, so at most `window` results are held at once.
+ * The first failure (of a read, in order, or of `use`) is thrown once the reads already started end.
+ */
+export async function forEachInOrder<I, T>(
+  items: readonly I[],
+  read: (item: I) => Promise<T>,
+  window: number,
+  use: (value: T, item: I) => void,
+): Promise<void> {
+  const ahead: Promise<T>[] = [];
+  const start = (i: number): void => {
+    if (i >= items.length) return;
+    const p = read(items[i]);
+    // Handled when its turn comes; until then a rejection must not count as unhandled.
+    p.catch(() => undefined);
+    ahead[i] = p;
+  };
+  for (let i = 0; i < Math.min(Math.max(1, window), items.length); i++) start(i);
+  try {
+    for (let i = 0; i < items.length; i++) {
+      const value = await ahead[i];
+      delete ahead[i];
+      use(value, items[i]);
+      start(i + Math.max(1, window));
+    }
+  } finally {
+    await Promise.allSettled(ahead.filter(Boolean));
+  }
 }
 
 /**
