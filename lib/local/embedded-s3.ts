@@ -3,7 +3,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { LOCAL_INPUT_ROOT_ENV, localInputPath } from '../../containers/worker/src/engine/source';
-import { PACKAGE_ROOT } from '../common/node-function';
+import { bundleInto } from './bundle';
 import { CODE_CACHE_LOADER, codeCacheFile } from './code-cache';
 import { cachedBySources, packageVersion, SourceCacheOptions } from './source-cache';
 
@@ -178,36 +178,19 @@ export async function bundledS3rver(cache: SourceCacheOptions): Promise<S3rverBu
     's3rver-bundle',
     { s3rver: packageVersion('s3rver'), esbuild: packageVersion('esbuild') },
     async (base) => {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const esbuild = require('esbuild') as typeof import('esbuild');
-      const outfile = `${base}.js`;
-      const tmp = `${base}.${process.pid}.tmp.js`;
-      // buildSync: the worker bundle may be building at the same time on esbuild's service, which its
-      // build stops when done.
-      const result = esbuild.buildSync({
-        entryPoints: [require.resolve('s3rver')],
-        bundle: true,
-        platform: 'node',
-        target: 'node20',
-        format: 'cjs',
-        outfile: tmp,
-        metafile: true,
-        logLevel: 'silent',
-        absWorkingDir: PACKAGE_ROOT,
-      });
-      fs.renameSync(tmp, outfile);
-      return { value: outfile, files: [...packageManifestsOf(Object.keys(result.metafile!.inputs)), outfile] };
+      const { file, inputs } = bundleInto(base, require.resolve('s3rver'));
+      return { value: file, files: [...packageManifestsOf(inputs), file] };
     },
     cache,
   );
   return { file: lookup.value, codeCache: codeCacheFile(lookup.value, lookup.fingerprint), hit: lookup.hit };
 }
 
-/** The package.json of every installed package the (esbuild metafile) input paths come from. */
+/** The package.json of every installed package the (absolute) input paths come from. */
 function packageManifestsOf(inputs: readonly string[]): string[] {
   const manifests = new Set<string>();
   for (const input of inputs) {
-    const parts = path.resolve(PACKAGE_ROOT, input).split(path.sep);
+    const parts = input.split(path.sep);
     const at = parts.lastIndexOf('node_modules');
     if (at < 0) continue;
     const depth = parts[at + 1]?.startsWith('@') ? 3 : 2;

@@ -20,6 +20,7 @@ import { EXIT_CONFIG, EXIT_FAILED, exitCodeFor } from '../../containers/worker/s
 import { retentionDaysFrom, tagWrites } from '../../containers/worker/src/retention';
 import type { ChunkResult } from '../../containers/worker/src/engine';
 import type { AslDefinition } from './asl';
+import { bundleInto } from './bundle';
 import { codeCacheFile } from './code-cache';
 import { bundledS3rver, linkLocalInput, linkObject, LOCAL_INPUT_ROOT_VARIABLE, startEmbeddedS3 } from './embedded-s3';
 import { LOAD_MANIFEST_STATE, toLocalDefinition } from './local-definition';
@@ -178,26 +179,8 @@ export async function bundleWorker(cache: SourceCacheOptions): Promise<{ file: s
     'worker-bundle',
     { esbuild: packageVersion('esbuild'), entry: 'containers/worker/src/main.ts' },
     async (base) => {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const esbuild = require('esbuild') as typeof import('esbuild');
-      const outfile = `${base}.js`;
-      const tmp = `${base}.${process.pid}.tmp.js`;
-      const result = await esbuild.build({
-        entryPoints: [path.join(PACKAGE_ROOT, 'containers/worker/src/main.ts')],
-        bundle: true,
-        platform: 'node',
-        target: 'node20',
-        format: 'cjs',
-        outfile: tmp,
-        metafile: true,
-        logLevel: 'silent',
-        absWorkingDir: PACKAGE_ROOT,
-      });
-      // esbuild keeps a service process running, which would hold the Node process open.
-      await esbuild.stop();
-      fs.renameSync(tmp, outfile);
-      const files = Object.keys(result.metafile.inputs).map((f) => path.resolve(PACKAGE_ROOT, f));
-      return { value: outfile, files: [...files, outfile] };
+      const { file, inputs } = bundleInto(base, path.join(PACKAGE_ROOT, 'containers/worker/src/main.ts'));
+      return { value: file, files: [...inputs, file] };
     },
     cache,
   );
