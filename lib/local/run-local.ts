@@ -245,8 +245,8 @@ export async function runLocal(options: LocalRunOptions): Promise<LocalRunResult
   const cache: SourceCacheOptions = { directory: options.cacheDirectory };
   const tStart = Date.now();
   // The synthesis goes first: a cache read, or on a miss a child process that loads aws-cdk-lib,
-  // synthesizes and validates while this process starts the S3 server, bundles the worker (esbuild's
-  // process, on a miss), links the input and starts the worker pool.
+  // synthesizes and validates while this process bundles s3rver and the worker (esbuild, on a miss),
+  // starts the S3 server, links the input and starts the worker pool.
   let synthMs = 0;
   const synthesizing = synthesizeWorkflowCached(
     {
