@@ -176,24 +176,25 @@ export async function forEachInOrder<I, T>(
   window: number,
   use: (value: T, item: I) => void,
 ): Promise<void> {
-  const ahead: Promise<T>[] = [];
+  const size = Math.max(1, window);
+  const ahead = new Map<number, Promise<T>>();
   const start = (i: number): void => {
     if (i >= items.length) return;
     const p = read(items[i]);
     // Handled when its turn comes; until then a rejection must not count as unhandled.
     p.catch(() => undefined);
-    ahead[i] = p;
+    ahead.set(i, p);
   };
-  for (let i = 0; i < Math.min(Math.max(1, window), items.length); i++) start(i);
+  for (let i = 0; i < Math.min(size, items.length); i++) start(i);
   try {
     for (let i = 0; i < items.length; i++) {
-      const value = await ahead[i];
-      delete ahead[i];
+      const value = await ahead.get(i)!;
+      ahead.delete(i);
       use(value, items[i]);
-      start(i + Math.max(1, window));
+      start(i + size);
     }
   } finally {
-    await Promise.allSettled(ahead.filter(Boolean));
+    await Promise.allSettled(ahead.values());
   }
 }
 
